@@ -1,0 +1,65 @@
+"""Per-installation settings that the core needs (which store, who is reviewing).
+
+Window layout lives in Qt's QSettings; anything that must not be lost lives in the replica.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+from app.core.domain import Role
+
+SETTINGS_FILE = "settings.json"
+
+
+def default_reviewer() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (containers)
+        return os.environ.get("USER") or "reviewer"
+
+
+def without_password(url: str) -> str:
+    """Passwords belong in the OS keyring, never in a settings file."""
+    return make_url(url).set(password=None).render_as_string(hide_password=False)
+
+
+@dataclass
+class Settings:
+    reviewer: str = field(default_factory=default_reviewer)
+    role: str = str(Role.REVIEWER)
+    last_store: str | None = None
+    # store URL -> store id, so a known store's replica opens offline too
+    known_stores: dict[str, str] = field(default_factory=dict)
+    sync_interval_s: int = 60
+
+    @classmethod
+    def load(cls, home: Path) -> Settings:
+        path = home / SETTINGS_FILE
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return cls()
+        except (OSError, ValueError):
+            # A damaged settings file must not stop review; keep it aside for inspection.
+            path.replace(path.with_suffix(".damaged.json"))
+            return cls()
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def save(self, home: Path) -> None:
+        path = home / SETTINGS_FILE
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=2, sort_keys=True), encoding="utf-8")
+        tmp.replace(path)  # atomic: a crash never leaves half a settings file
+
+    def remember_store(self, url: str, store_id: str) -> None:
+        clean = without_password(url)
+        self.known_stores[clean] = store_id
+        self.last_store = clean
