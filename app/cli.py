@@ -34,6 +34,9 @@ def _common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     parser.add_argument(
         "--home", default=default, help="folder for this installation's replica, audit log and settings"
     )
+    parser.add_argument(
+        "--reviewer", default=default, help="reviewer name for this run (default: the OS user)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,7 +45,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"signoff {__version__}")
     _common(parser, suppress=False)
-    parser.add_argument("--reviewer", help="reviewer name for this session (default: the OS user)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def add(name: str, help_text: str) -> argparse.ArgumentParser:
@@ -173,7 +175,7 @@ def _write_jsonl(records: Iterator[dict[str, Any]], out: TextIO) -> int:
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
-    from app.core.replica import Replica
+    from app.core.audit import verify_file
 
     home = _home(args)
     replicas = sorted((home / "replicas").glob("*.sqlite3"))
@@ -182,11 +184,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
         return EXIT_OK
     worst = EXIT_OK
     for path in replicas:
-        replica = Replica.open(path)
-        try:
-            result = replica.verify_audit()
-        finally:
-            replica.close()
+        result = verify_file(path)
         print(f"{path.name}: {result.describe()}")
         if not result.ok:
             worst = EXIT_REJECTED
@@ -203,6 +201,8 @@ def _cmd_sync(args: argparse.Namespace) -> int:
         workspace = open_workspace(home, url)
     except StoreError as error:
         return _fail_store(error)
+    if getattr(args, "reviewer", None):
+        workspace.settings.reviewer = args.reviewer
     try:
         syncer = workspace.syncer()
         if syncer is None:

@@ -12,12 +12,14 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, create_engine, func, insert, select
 
 from app.core.domain import to_rfc3339, utcnow
 from app.core.replica_models import AuditEntry
+from app.core.validation import canonical_json
 
 DOMAIN_TAG = "signoff.audit/1"
 GENESIS_HASH = "0" * 64
@@ -30,10 +32,6 @@ class AuditEvent:
     DECISION_REJECTED_BY_STORE = "decision_rejected_by_store"
     DECISION_UNDONE = "decision_undone"
     STORE_OPENED = "store_opened"
-
-
-def canonical(payload: dict[str, Any]) -> str:
-    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 def entry_hash(client_id: str, seq: int, prev_hash: str, payload: str) -> str:
@@ -61,7 +59,7 @@ def append(
     last = conn.execute(select(_AUDIT.c.seq, _AUDIT.c.hash).order_by(_AUDIT.c.seq.desc()).limit(1)).first()
     seq, prev_hash = (last.seq + 1, last.hash) if last else (1, GENESIS_HASH)
     when = to_rfc3339(at or utcnow())
-    payload = canonical(
+    payload = canonical_json(
         {
             "at": when,
             "actor": actor,
@@ -145,3 +143,13 @@ def verify(conn: Connection) -> VerifyResult:
 
 def size(conn: Connection) -> int:
     return conn.execute(select(func.count()).select_from(_AUDIT)).scalar_one()
+
+
+def verify_file(path: Path) -> VerifyResult:
+    """Verify a replica's chain without migrating or writing to it (read-only open)."""
+    engine = create_engine(f"sqlite:///file:{path}?mode=ro&uri=true")
+    try:
+        with engine.connect() as conn:
+            return verify(conn)
+    finally:
+        engine.dispose()

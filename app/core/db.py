@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -11,6 +12,9 @@ from sqlalchemy.engine import make_url
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 5000
+# Execution option for connections that only read: they BEGIN DEFERRED, so in WAL mode they read
+# a snapshot without waiting for (or blocking) a writer.
+READ_ONLY = "signoff_read_only"
 PG_CONNECT_TIMEOUT_S = 5
 
 
@@ -20,6 +24,14 @@ class StoreConfigError(Exception):
 
 def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file behind a sqlite URL; None for other databases and in-memory ones."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
 
 
 def _sqlite_engine(url: str, *, journal_mode: str) -> Engine:
@@ -45,7 +57,7 @@ def _sqlite_engine(url: str, *, journal_mode: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
 
     return engine
 

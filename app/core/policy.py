@@ -65,4 +65,8 @@ def route(ticket: dict[str, Any]) -> Routing:
         queue = hinted
     priority = hints.get("priority", PRIORITY[queue])
     due = parse_rfc3339(hints["due_at"]) if "due_at" in hints else created + SLA[queue]
+    if WEIGHT[queue] >= WEIGHT[Queue.HUMAN_ONLY]:
+        # Nor may hints make a high-risk ticket wait longer or rank lower than policy says.
+        priority = max(priority, PRIORITY[queue])
+        due = min(due, created + SLA[queue])
     return Routing(queue=queue, priority=priority, due_at=due)

@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Engine, and_, delete, func, insert, literal, 
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from app.core import audit
-from app.core.db import replica_engine
+from app.core.db import READ_ONLY, replica_engine
 from app.core.domain import (
     STATUS_AFTER,
     Action,
@@ -140,7 +140,8 @@ class Replica:
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
-        with self.engine.connect() as conn:
+        # Deferred: the UI reads while sync writes (WAL), instead of queueing behind its lock.
+        with self.engine.connect().execution_options(**{READ_ONLY: True}) as conn:
             yield conn
 
     def _info(self, key: str) -> str | None:
@@ -444,7 +445,8 @@ class Replica:
             pending = {
                 r.ticket_id: r
                 for r in conn.execute(
-                    select(DECISIONS.c.ticket_id, DECISIONS.c.action, DECISIONS.c.ticket_revision)
+                    select(DECISIONS.c.ticket_id, DECISIONS.c.ticket_revision, TICKETS.c.status)
+                    .join(TICKETS, TICKETS.c.id == DECISIONS.c.ticket_id)
                     .where(DECISIONS.c.push_state == PushState.PENDING)
                     .where(DECISIONS.c.ticket_id.in_([r["id"] for r in rows]))
                 )
@@ -454,8 +456,9 @@ class Replica:
                 status = row["status"]
                 mine = pending.get(row["id"])
                 if mine is not None and mine.ticket_revision == row["revision"]:
-                    # My decision has not reached the store yet: it still counts here.
-                    status = str(STATUS_AFTER[Action(mine.action)])
+                    # My decision has not reached the store yet: the status it gave (decided,
+                    # escalated, awaiting clarification) still counts here.
+                    status = mine.status
                 values.append(
                     {
                         "id": row["id"],

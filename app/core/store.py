@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Engine, exc, func, insert, select, tuple_, up
 from sqlalchemy.engine import make_url
 
 from app.core import policy
-from app.core.db import is_sqlite, store_engine
+from app.core.db import is_sqlite, sqlite_path, store_engine
 from app.core.domain import (
     STATUS_AFTER,
     Decision,
@@ -40,7 +40,7 @@ from app.core.store_models import (
     StoreTicket,
     Workflow,
 )
-from app.core.validation import canonical_json, content_hash
+from app.core.validation import canonical_json, text_hash
 
 log = logging.getLogger(__name__)
 
@@ -100,12 +100,19 @@ class PushOutcome:
     refused: dict[str, str] = field(default_factory=dict)  # decision_id -> the store's reason
 
 
+def db_text(text: str) -> str:
+    """Postgres text cannot hold NUL, which JSON strings may; the payload keeps the original
+    (escaped as \\u0000 in JSON), the plain columns get U+FFFD instead."""
+    return text.replace("\x00", "\ufffd")
+
+
 def ticket_columns(ticket: dict[str, Any]) -> dict[str, Any]:
     """The indexed columns a ticket row carries besides its payload."""
     routing = policy.route(ticket)
+    payload = canonical_json(ticket)
     return {
-        "source": ticket["source"],
-        "external_id": ticket["external_id"],
+        "source": db_text(ticket["source"]),
+        "external_id": db_text(ticket["external_id"]),
         "workflow": ticket["workflow"],
         "created_at": parse_rfc3339(ticket["created_at"]),
         "queue": str(routing.queue),
@@ -114,9 +121,9 @@ def ticket_columns(ticket: dict[str, Any]) -> dict[str, Any]:
         "confidence": float(ticket["ai"]["confidence"]),
         "exception_code": ticket["exception"]["code"],
         "risk_tier": (ticket.get("risk") or {}).get("tier"),
-        "title": ticket["exception"]["summary"][:500],
-        "payload": canonical_json(ticket),
-        "content_hash": content_hash(ticket),
+        "title": db_text(ticket["exception"]["summary"][:500]),
+        "payload": payload,
+        "content_hash": text_hash(payload),
     }
 
 
@@ -135,6 +142,11 @@ class Store:
         """Create the store, or upgrade it to this version's schema; idempotent."""
         engine = store_engine(url)
         with _translate_errors(url):
+            current = runner.current_revision(engine, "store")
+        if current is not None and current not in runner.known_revisions("store"):
+            engine.dispose()
+            raise StoreOutdated(_newer_schema(url, current))
+        with _translate_errors(url):
             runner.upgrade(engine, "store")
             store = cls(url, engine)
             store._seed()
@@ -143,19 +155,23 @@ class Store:
     @classmethod
     def open(cls, url: str) -> Store:
         """Open an existing store at the schema this version expects, or say how to fix it."""
+        path = sqlite_path(url)
+        if path is not None and not path.exists():
+            # SQLite would silently create an empty file here; a missing shared file is an
+            # unreachable store (unmounted drive, VPN down), not a new one.
+            raise StoreUnavailable(f"cannot reach the store {redact_url(url)}: no such file {path}")
         engine = store_engine(url)
         with _translate_errors(url):
             current = runner.current_revision(engine, "store")
         head = runner.head_revision("store")
+        if current != head:
+            engine.dispose()  # a refused store keeps no pooled connection open
         upgrade_hint = f"run: signoff init-store --store '{redact_url(url)}'"
         if current is None:
             raise StoreNotInitialized(f"{redact_url(url)} is not a Signoff store yet; {upgrade_hint}")
         if current != head:
             if current not in runner.known_revisions("store"):
-                raise StoreOutdated(
-                    f"{redact_url(url)} was upgraded by a newer Signoff (schema {current}); "
-                    "install that version to use it"
-                )
+                raise StoreOutdated(_newer_schema(url, current))
             raise StoreOutdated(
                 f"{redact_url(url)} uses store schema {current}, this Signoff needs {head}; {upgrade_hint}"
             )
@@ -365,7 +381,8 @@ class Store:
                 (r.workflow, r.action, r.code): r.escalates
                 for r in conn.execute(select(REASONS).where(REASONS.c.active.is_(True)))
             }
-            seq = _take_change_seqs(conn, 2 * len(fresh))
+            # Each decision takes one seq for itself, one for its ticket, one for what it supersedes.
+            seq = _take_change_seqs(conn, sum(3 if d.supersedes else 2 for d in fresh))
             now = utcnow()
             for decision in fresh:
                 ticket = tickets.get((decision.source, decision.external_id))
@@ -462,6 +479,13 @@ class Store:
             for row in rows:
                 yield decision_from_row(row).to_record()
             after = rows[-1].change_seq
+
+
+def _newer_schema(url: str, current: str) -> str:
+    return (
+        f"{redact_url(url)} was upgraded by a newer Signoff (schema {current}); "
+        "install that version to use it"
+    )
 
 
 def _lock_changes(conn: Connection) -> None:
