@@ -20,7 +20,7 @@ from app.ui.formatting import due_text, percent
 from app.ui.tasks import TaskRunner
 
 PAGE_SIZE = 200
-COLUMNS = ("Due", "Workflow", "Exception", "Confidence", "Risk", "Queue")
+COLUMNS = ("Due", "Exception", "Workflow", "Conf.", "Risk", "Queue")
 TICKET_ID_ROLE = Qt.ItemDataRole.UserRole + 1
 SOON = timedelta(hours=1)
 
@@ -179,15 +179,15 @@ class QueueModel(QAbstractTableModel):
             case 0:
                 return due_text(item.due_at, self._now)
             case 1:
-                return item.workflow
-            case 2:
                 return item.title
+            case 2:
+                return item.workflow
             case 3:
                 return percent(item.confidence)
             case 4:
                 return item.risk_tier or "—"
             case _:
-                return item.queue
+                return item.queue.replace("_", " ")
 
     def _due_colour(self, due: datetime | None) -> QColor | None:
         if due is None:

@@ -1,0 +1,185 @@
+"""The decision bar: Approve / Reject / Clarify, then a numbered reason picker.
+
+Two keys decide (`A` then `1`). A clarification also needs its question, so for Clarify the
+reason is held until the question is typed and Enter pressed. Nothing leaves this widget
+without a reason code.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core.domain import Action, ReasonCode
+
+ACTION_KEYS = {Action.APPROVE: "A", Action.REJECT: "R", Action.CLARIFY: "C"}
+ACTION_TEXT = {Action.APPROVE: "Approve", Action.REJECT: "Reject", Action.CLARIFY: "Clarify"}
+
+
+class DecisionBar(QWidget):
+    decided = Signal(str, str, str)  # action, reason code, note
+    picking_changed = Signal(bool)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("decisionBar")
+        self._reasons: dict[Action, list[ReasonCode]] = {}
+        self._action: Action | None = None
+        self._held_reason: str | None = None
+
+        self.action_buttons: dict[Action, QPushButton] = {}
+        buttons = QHBoxLayout()
+        for action, key in ACTION_KEYS.items():
+            button = QPushButton(f"{self.tr(ACTION_TEXT[action])}   {key}")
+            button.setObjectName(f"{action}Button")
+            button.setAccessibleName(self.tr(ACTION_TEXT[action]))
+            button.setCheckable(True)
+            button.setMinimumHeight(34)
+            button.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+            button.clicked.connect(lambda _checked=False, a=action: self.begin(a))
+            buttons.addWidget(button)
+            self.action_buttons[action] = button
+
+        self.note = QLineEdit()
+        self.note.setObjectName("noteEdit")
+        self.note.setAccessibleName(self.tr("Decision note"))
+        self.note.setClearButtonEnabled(True)
+        self.note.setMaxLength(4000)
+        self.note.returnPressed.connect(self._note_entered)
+
+        self.prompt = QLabel()
+        self.prompt.setObjectName("reasonPrompt")
+        self.prompt.setTextFormat(Qt.TextFormat.PlainText)
+        self.reason_row = QHBoxLayout()
+        self.reason_row.setSpacing(6)
+        self.reason_buttons: list[QPushButton] = []
+        picker = QWidget()
+        picker.setObjectName("reasonPicker")
+        picker_layout = QVBoxLayout(picker)
+        picker_layout.setContentsMargins(0, 0, 0, 0)
+        picker_layout.addWidget(self.prompt)
+        picker_layout.addLayout(self.reason_row)
+        self.picker = picker
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 6, 8, 6)
+        layout.addLayout(buttons)
+        layout.addWidget(self.picker)
+        layout.addWidget(self.note)
+        self._reset_note_placeholder()
+        self.cancel()
+        self.set_ticket_reasons({})
+
+    # --- state -------------------------------------------------------------------------
+
+    @property
+    def action(self) -> Action | None:
+        return self._action
+
+    @property
+    def is_picking(self) -> bool:
+        return self._action is not None
+
+    def set_ticket_reasons(self, reasons: dict[Action, list[ReasonCode]]) -> None:
+        """A new ticket is shown: its workflow's reason codes; any half-made decision is dropped."""
+        self._reasons = reasons
+        self.cancel()
+        self.note.clear()
+        for action, button in self.action_buttons.items():
+            button.setEnabled(bool(reasons.get(action)))
+
+    def begin(self, action: Action) -> None:
+        if not self._reasons.get(action):
+            self._sync_buttons()
+            return
+        self._action = action
+        self._held_reason = None
+        self._fill_reasons(self._reasons[action])
+        label = ACTION_TEXT[action]
+        self.prompt.setText(
+            self.tr("{0}: pick a reason (1–{1}), Esc to cancel").format(
+                self.tr(label), len(self._reasons[action])
+            )
+        )
+        if action == Action.CLARIFY:
+            self.note.setPlaceholderText(self.tr("Question to ask (required for a clarification)"))
+        self.picker.show()
+        self._sync_buttons()
+        self.picking_changed.emit(True)
+
+    def cancel(self) -> None:
+        was_picking = self._action is not None
+        self._action = None
+        self._held_reason = None
+        self.picker.hide()
+        self._reset_note_placeholder()
+        self._sync_buttons()
+        if was_picking:
+            self.picking_changed.emit(False)
+
+    def choose(self, number: int) -> bool:
+        """Pick reason `number` (1-based) of the open picker. True when a decision was emitted."""
+        if self._action is None:
+            return False
+        reasons = self._reasons[self._action]
+        if not 1 <= number <= len(reasons):
+            return False
+        code = reasons[number - 1].code
+        note = self.note.text().strip()
+        if self._action == Action.CLARIFY and not note:
+            self._held_reason = code
+            self.prompt.setText(self.tr("Type the question to ask, then press Enter"))
+            for i, button in enumerate(self.reason_buttons, start=1):
+                button.setChecked(i == number)
+            self.note.setFocus()
+            return False
+        self._emit(code, note)
+        return True
+
+    def focus_note(self) -> None:
+        self.note.setFocus()
+        self.note.selectAll()
+
+    def _note_entered(self) -> None:
+        if self._action is not None and self._held_reason is not None and self.note.text().strip():
+            self._emit(self._held_reason, self.note.text().strip())
+
+    def _emit(self, code: str, note: str) -> None:
+        action = self._action
+        assert action is not None
+        self.cancel()
+        self.note.clear()
+        self.decided.emit(str(action), code, note)
+
+    # --- looks -------------------------------------------------------------------------
+
+    def _fill_reasons(self, reasons: list[ReasonCode]) -> None:
+        for button in self.reason_buttons:
+            self.reason_row.removeWidget(button)
+            button.deleteLater()
+        self.reason_buttons = []
+        for number, reason in enumerate(reasons[:9], start=1):
+            button = QPushButton(f"{number}  {reason.label}")
+            button.setObjectName(f"reason_{reason.code}")
+            button.setAccessibleName(reason.label)
+            button.setCheckable(True)
+            button.clicked.connect(lambda _checked=False, n=number: self.choose(n))
+            self.reason_row.addWidget(button)
+            self.reason_buttons.append(button)
+
+    def _sync_buttons(self) -> None:
+        for action, button in self.action_buttons.items():
+            button.setChecked(action == self._action)
+
+    def _reset_note_placeholder(self) -> None:
+        self.note.setPlaceholderText(
+            self.tr("Note for the decision (optional) — N to type, Enter to confirm")
+        )

@@ -1,0 +1,375 @@
+"""The reviewer window: queue on the left, the ticket's three panes and the decision bar on
+the right. It wires views to the ReviewSession; the work itself happens in the core."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QItemSelectionModel, QModelIndex, QSettings, Qt, QTimer
+from PySide6.QtGui import QCloseEvent
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QSplitter,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core.domain import Action, Decision, QueueQuery
+from app.core.settings import without_password
+from app.ui.actions import REASON_ACTIONS, SPECS, ActionId, build_actions
+from app.ui.decision_bar import DecisionBar
+from app.ui.filter_bar import FilterBar
+from app.ui.queue_model import TICKET_ID_ROLE, QueueModel
+from app.ui.review_session import LoadedTicket, ReviewSession, SyncState
+from app.ui.shortcuts_dialog import ShortcutsDialog
+from app.ui.status_panel import SyncStatus
+from app.ui.ticket_panes import TicketDetail
+
+log = logging.getLogger(__name__)
+
+CLOCK_TICK_MS = 30_000
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, session: ReviewSession, ui_settings: Path, *, title_note: str = "") -> None:
+        super().__init__()
+        self.setObjectName("mainWindow")
+        self.session = session
+        self._ui_settings = QSettings(str(ui_settings), QSettings.Format.IniFormat)
+        self._current: LoadedTicket | None = None
+        self._select_after_load: int | None = None
+        workspace = session.workspace
+        store = without_password(workspace.store_url)
+        title = f"Signoff — {store} — {workspace.reviewer} ({workspace.role})"
+        self.setWindowTitle(title + (f" — {title_note}" if title_note else ""))
+
+        self.filters = FilterBar()
+        self.model = QueueModel(session.runner, session.queue_page, session.queue_count, self)
+        self.table = self._make_table()
+        self.count_label = QLabel()
+        self.count_label.setObjectName("queueCount")
+        self.count_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.detail = TicketDetail()
+        self.decision_bar = DecisionBar()
+        self.sync_status = SyncStatus()
+        self.statusBar().addPermanentWidget(self.sync_status)
+
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(6, 0, 0, 6)
+        left_layout.addWidget(self.table, 1)
+        left_layout.addWidget(self.count_label)
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(0, 0, 6, 6)
+        right_layout.addWidget(self.detail, 1)
+        right_layout.addWidget(self.decision_bar)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.setObjectName("mainSplitter")
+        self.splitter.addWidget(left)
+        self.splitter.addWidget(right)
+        self.splitter.setStretchFactor(0, 2)
+        self.splitter.setStretchFactor(1, 3)
+        self.splitter.setSizes([700, 900])
+        central = QWidget()
+        central_layout = QVBoxLayout(central)
+        central_layout.setContentsMargins(0, 6, 0, 0)
+        self.filters.setContentsMargins(6, 0, 6, 0)
+        central_layout.addWidget(self.filters)
+        central_layout.addWidget(self.splitter, 1)
+        self.setCentralWidget(central)
+
+        self.actions_by_id = build_actions(self, self._handlers())
+        self._build_menus()
+        self._connect()
+        self._clock = QTimer(self)
+        self._clock.setInterval(CLOCK_TICK_MS)
+        self._clock.timeout.connect(self.model.tick)
+        self._clock.start()
+        self._restore()
+        self.sync_status.show_state(session.state())
+
+    # --- construction ------------------------------------------------------------------
+
+    def _make_table(self) -> QTableView:
+        table = QTableView()
+        table.setObjectName("queueTable")
+        table.setAccessibleName(self.tr("Ticket queue"))
+        table.setModel(self.model)
+        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        table.setAlternatingRowColors(True)
+        table.setWordWrap(False)
+        table.setShowGrid(False)
+        table.verticalHeader().hide()
+        # Fixed row height: the view never measures a million rows to lay them out.
+        table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        table.verticalHeader().setDefaultSectionSize(table.fontMetrics().height() + 10)
+        header = table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        header.setMinimumSectionSize(48)
+        for column, width in ((0, 118), (2, 150), (3, 56), (4, 64), (5, 92)):
+            table.setColumnWidth(column, width)
+        return table
+
+    def _handlers(self) -> dict[ActionId, object]:
+        handlers: dict[ActionId, object] = {
+            ActionId.APPROVE: lambda: self.begin_decision(Action.APPROVE),
+            ActionId.REJECT: lambda: self.begin_decision(Action.REJECT),
+            ActionId.CLARIFY: lambda: self.begin_decision(Action.CLARIFY),
+            ActionId.NEXT: lambda: self.move(1),
+            ActionId.PREVIOUS: lambda: self.move(-1),
+            ActionId.CANCEL: self.decision_bar.cancel,
+            ActionId.NOTE: self.decision_bar.focus_note,
+            ActionId.UNDO: self.session.undo_last,
+            ActionId.SYNC: self.session.sync_now,
+            ActionId.FIND: self._focus_search,
+            ActionId.SHORTCUTS: self.show_shortcuts,
+            ActionId.QUIT: self.close,
+        }
+        for number, action_id in enumerate(REASON_ACTIONS, start=1):
+            handlers[action_id] = lambda n=number: self.decision_bar.choose(n)
+        return handlers  # type: ignore[return-value]
+
+    def _build_menus(self) -> None:
+        menus: dict[str, object] = {}
+        for name in ("File", "Decide", "Go", "Store", "Help"):
+            menus[name] = self.menuBar().addMenu("&" + self.tr(name))
+        for action_id, action in self.actions_by_id.items():
+            menu_name = SPECS[action_id].menu
+            if menu_name:
+                menus[menu_name].addAction(action)  # type: ignore[attr-defined]
+            else:
+                self.addAction(action)  # reason digits: shortcuts without a menu entry
+        self._set_reason_keys_enabled(False)
+
+    def _connect(self) -> None:
+        session = self.session
+        self.filters.query_changed.connect(self._query_changed)
+        self.model.page_loaded.connect(self._page_loaded)
+        self.model.total_changed.connect(self._total_changed)
+        self.table.selectionModel().currentRowChanged.connect(self._row_changed)
+        session.ticket_loaded.connect(self._ticket_loaded)
+        session.decision_recorded.connect(self._decision_recorded)
+        session.decision_failed.connect(self._decision_failed)
+        session.undone.connect(self._undone)
+        session.undo_refused.connect(lambda message: self.statusBar().showMessage(message, 6000))
+        session.sync_state_changed.connect(self._sync_state_changed)
+        session.replica_changed.connect(self._replica_changed)
+        self.decision_bar.decided.connect(self._decided)
+        self.decision_bar.picking_changed.connect(self._set_reason_keys_enabled)
+        self.sync_status.clicked.connect(self._show_sync_details)
+
+    # --- start and stop ----------------------------------------------------------------
+
+    def start(self) -> None:
+        """Load the queue and start syncing; call once the window is shown."""
+        self.session.runner.submit("read", self.session.workflows, self.filters.set_workflows)
+        self.model.set_query(self.filters.query())
+        self.session.start()
+
+    def _restore(self) -> None:
+        s = self._ui_settings
+        geometry = s.value("window/geometry")
+        if isinstance(geometry, QByteArray) and self.restoreGeometry(geometry):
+            self._keep_on_screen()
+        else:
+            self.resize(1440, 860)
+        for key, splitter in (
+            ("window/splitter", self.splitter),
+            ("window/detailSplitter", self._detail_splitter()),
+        ):
+            state = s.value(key)
+            if isinstance(state, QByteArray) and splitter is not None:
+                splitter.restoreState(state)
+        self.filters.restore(
+            QueueQuery(
+                workflow=s.value("queue/workflow") or None,
+                queue=s.value("queue/queue") or None,
+                text=str(s.value("queue/text") or ""),
+                sort=str(s.value("queue/sort") or "due"),
+            )
+        )
+
+    def _keep_on_screen(self) -> None:
+        """A window saved on a monitor that is gone opens on the primary screen instead."""
+        screen = self.screen()
+        if screen is None:
+            return
+        if not any(s.availableGeometry().intersects(self.frameGeometry()) for s in screen.virtualSiblings()):
+            self.move(screen.availableGeometry().topLeft())
+
+    def _detail_splitter(self) -> QSplitter | None:
+        return self.detail.findChild(QSplitter, "detailSplitter")
+
+    def save_state(self) -> None:
+        s = self._ui_settings
+        s.setValue("window/geometry", self.saveGeometry())
+        s.setValue("window/splitter", self.splitter.saveState())
+        detail_splitter = self._detail_splitter()
+        if detail_splitter is not None:
+            s.setValue("window/detailSplitter", detail_splitter.saveState())
+        query = self.filters.query()
+        s.setValue("queue/workflow", query.workflow or "")
+        s.setValue("queue/queue", query.queue or "")
+        s.setValue("queue/text", query.text)
+        s.setValue("queue/sort", query.sort)
+        s.sync()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.save_state()
+        self.session.sync_timer.stop()
+        # A decision still being written must reach the replica before we go.
+        self.session.runner.shutdown()
+        super().closeEvent(event)
+
+    # --- the queue ---------------------------------------------------------------------
+
+    def _query_changed(self, query: QueueQuery) -> None:
+        self._select_after_load = self.current_ticket_id()
+        self.model.set_query(query)
+
+    def _replica_changed(self) -> None:
+        self._select_after_load = self.current_ticket_id()
+        self.session.runner.submit("read", self.session.workflows, self.filters.set_workflows)
+        self.model.reload()
+
+    def _page_loaded(self) -> None:
+        if self.table.currentIndex().isValid():
+            return
+        wanted = self._select_after_load
+        row = self.model.row_of(wanted) if wanted is not None else None
+        if row is None and self.model.rowCount() == 0:
+            self.session.open_ticket(None)
+            return
+        self._select_after_load = None
+        self.select_row(row if row is not None else 0)
+
+    def _total_changed(self, total: int) -> None:
+        self.count_label.setText(self.tr("{0} tickets in this view").format(total))
+
+    def current_ticket_id(self) -> int | None:
+        index = self.table.currentIndex()
+        return self.model.ticket_id(index.row()) if index.isValid() else None
+
+    def select_row(self, row: int) -> None:
+        if not 0 <= row < self.model.rowCount():
+            return
+        index = self.model.index(row, 0)
+        self.table.selectionModel().setCurrentIndex(
+            index, QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows
+        )
+        self.table.scrollTo(index)
+
+    def move(self, step: int) -> None:
+        current = self.table.currentIndex()
+        row = current.row() + step if current.isValid() else 0
+        if row >= self.model.rowCount() and self.model.canFetchMore():
+            self.model.fetchMore()
+        self.select_row(max(0, min(row, self.model.rowCount() - 1)))
+
+    def _row_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        ticket_id = current.data(TICKET_ID_ROLE) if current.isValid() else None
+        self.session.open_ticket(ticket_id)
+        if current.isValid():
+            self.session.preload(self.model.ticket_id(current.row() + 1))
+            if current.row() >= self.model.rowCount() - 20 and self.model.canFetchMore():
+                self.model.fetchMore()  # stay a page ahead of the reviewer
+
+    def _ticket_loaded(self, loaded: LoadedTicket | None) -> None:
+        self._current = loaded
+        if loaded is None:
+            self.detail.show_ticket(
+                None, queue_empty=self.model.rowCount() == 0 and not self.model.is_loading
+            )
+            self.decision_bar.set_ticket_reasons({})
+            return
+        self.detail.show_ticket(loaded.ticket)
+        self.decision_bar.set_ticket_reasons(loaded.reasons)
+
+    # --- deciding ----------------------------------------------------------------------
+
+    def begin_decision(self, action: Action) -> None:
+        if self._current is None:
+            self.statusBar().showMessage(self.tr("No ticket selected"), 4000)
+            return
+        self.decision_bar.begin(action)
+
+    def _set_reason_keys_enabled(self, enabled: bool) -> None:
+        for action_id in REASON_ACTIONS:
+            action = self.actions_by_id.get(action_id)
+            if action is not None:
+                action.setEnabled(enabled)
+
+    def _decided(self, action: str, reason_code: str, note: str) -> None:
+        if self._current is None:
+            return
+        ticket_id = self._current.ticket.id
+        self.session.decide(ticket_id, Action(action), reason_code, note or None)
+        # The decided ticket leaves the queue at once and the next one opens: the write
+        # finishes on the write lane while the reviewer is already reading.
+        row = self.model.remove_ticket(ticket_id)
+        self._current = None
+        if row is None or self.model.rowCount() == 0:
+            self.session.open_ticket(None)
+            if self.model.canFetchMore():
+                self.model.fetchMore()
+            return
+        self.select_row(min(row, self.model.rowCount() - 1))
+
+    def _decision_recorded(self, decision: Decision) -> None:
+        self.statusBar().showMessage(
+            self.tr("Recorded: {0} · {1} — {2}  (Ctrl+Z to undo)").format(
+                decision.action, decision.reason_code, decision.external_id
+            ),
+            5000,
+        )
+
+    def _decision_failed(self, message: str, ticket_id: int) -> None:
+        self._select_after_load = ticket_id
+        self.model.reload()
+        box = QMessageBox(QMessageBox.Icon.Warning, self.tr("Decision not recorded"), "", parent=self)
+        box.setTextFormat(Qt.TextFormat.PlainText)
+        box.setText(
+            self.tr("The decision could not be recorded and the ticket is back in the queue:\n\n") + message
+        )
+        box.open()
+
+    def _undone(self, ticket_id: int) -> None:
+        self.statusBar().showMessage(self.tr("Decision withdrawn; the ticket is back in the queue"), 5000)
+        self._select_after_load = ticket_id
+        self.table.clearSelection()
+        self.table.setCurrentIndex(QModelIndex())
+        self.model.reload()
+
+    # --- sync --------------------------------------------------------------------------
+
+    def _sync_state_changed(self, state: SyncState) -> None:
+        self.sync_status.show_state(state)
+
+    def _show_sync_details(self) -> None:
+        state = self.sync_status.state
+        if state is None:
+            return
+        box = QMessageBox(QMessageBox.Icon.Information, self.tr("Sync status"), "", parent=self)
+        box.setTextFormat(Qt.TextFormat.PlainText)
+        detail = state.last_error or self.tr("No errors.")
+        box.setText(self.sync_status.text() + "\n\n" + detail)
+        box.open()
+
+    # --- small things ------------------------------------------------------------------
+
+    def _focus_search(self) -> None:
+        self.filters.search.setFocus()
+        self.filters.search.selectAll()
+
+    def show_shortcuts(self) -> None:
+        ShortcutsDialog(self).open()
