@@ -1,0 +1,85 @@
+"""Regenerate the README's screenshots from the real app on demo data.
+
+    .venv/bin/python docs/screenshots/generate.py [OUTPUT_DIR]
+
+Runs offscreen; waits on the app's own signals, never on sleeps.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ["PYTHON_KEYRING_BACKEND"] = "keyring.backends.null.Keyring"
+
+from PySide6.QtCore import QEventLoop, QTimer
+from PySide6.QtWidgets import QWidget
+
+from app.core.demo import prepare_demo
+from app.core.domain import Action
+from app.core.settings import Settings
+from app.core.workspace import open_workspace
+from app.ui.application import application
+from app.ui.main_window import MainWindow
+from app.ui.review_session import ReviewSession
+from app.ui.tasks import TaskRunner
+
+OUT = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent
+
+
+def wait_until(condition: Callable[[], bool], timeout_ms: int = 10000) -> None:
+    loop = QEventLoop()
+    timer = QTimer()
+    timer.setInterval(20)
+    timer.timeout.connect(lambda: loop.quit() if condition() else None)
+    deadline = QTimer()
+    deadline.setSingleShot(True)
+    deadline.timeout.connect(loop.quit)
+    timer.start()
+    deadline.start(timeout_ms)
+    loop.exec()
+    if not condition():
+        raise TimeoutError("the window did not get there in time")
+
+
+def shoot(widget: QWidget, name: str) -> None:
+    path = OUT / name
+    widget.grab().save(str(path))
+    print(f"wrote {path}")
+
+
+def main() -> None:
+    app = application()
+    home = Path(tempfile.mkdtemp(prefix="signoff-shots-"))
+    settings = Settings(reviewer="maria.lopez")
+    settings.save(home)
+    url = prepare_demo(home)
+    workspace = open_workspace(home, url)
+    syncer = workspace.syncer()
+    assert syncer is not None
+    syncer.run_once()
+    runner = TaskRunner()
+    session = ReviewSession(workspace, runner)
+    window = MainWindow(session, home / "ui.ini", title_note="demo")
+    window.resize(1600, 900)
+    window.show()
+    window.start()
+    wait_until(lambda: window._current is not None and not runner.is_busy())
+    shoot(window, "main-window.png")
+
+    window.begin_decision(Action.APPROVE)
+    wait_until(lambda: window.decision_bar.is_picking)
+    shoot(window, "reason-picker.png")
+    window.decision_bar.cancel()
+    window.close()
+    runner.shutdown()
+    workspace.close()
+    app.quit()
+
+
+if __name__ == "__main__":
+    main()
