@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QSplitter,
     QTableView,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -34,6 +35,16 @@ from app.ui.ticket_panes import TicketDetail
 log = logging.getLogger(__name__)
 
 CLOCK_TICK_MS = 30_000
+REVIEW_ONLY = (
+    ActionId.APPROVE,
+    ActionId.REJECT,
+    ActionId.CLARIFY,
+    ActionId.NEXT,
+    ActionId.PREVIOUS,
+    ActionId.NOTE,
+    ActionId.UNDO,
+    ActionId.FIND,
+)
 
 
 class MainWindow(QMainWindow):
@@ -77,16 +88,23 @@ class MainWindow(QMainWindow):
         self.splitter.setStretchFactor(0, 2)
         self.splitter.setStretchFactor(1, 3)
         self.splitter.setSizes([700, 900])
-        central = QWidget()
-        central_layout = QVBoxLayout(central)
+        review_page = QWidget()
+        review_page.setObjectName("reviewPage")
+        central_layout = QVBoxLayout(review_page)
         central_layout.setContentsMargins(0, 6, 0, 0)
         self.filters.setContentsMargins(6, 0, 6, 0)
         central_layout.addWidget(self.filters)
         central_layout.addWidget(self.splitter, 1)
-        self.setCentralWidget(central)
+        # Review is the first tab; audit, dashboard and settings join as tabs of their own.
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("mainTabs")
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(review_page, self.tr("Review"))
+        self.setCentralWidget(self.tabs)
 
         self.actions_by_id = build_actions(self, self._handlers())
         self._build_menus()
+        self.tabs.currentChanged.connect(self._tab_changed)
         self._connect()
         self._clock = QTimer(self)
         self._clock.setInterval(CLOCK_TICK_MS)
@@ -171,7 +189,9 @@ class MainWindow(QMainWindow):
     # --- start and stop ----------------------------------------------------------------
 
     def start(self) -> None:
-        """Load the queue and start syncing; call once the window is shown."""
+        """Load the queue and start syncing; call once the window is shown and its tabs added."""
+        if 0 <= self._saved_tab < self.tabs.count():
+            self.tabs.setCurrentIndex(self._saved_tab)
         self.session.runner.submit("read", self.session.workflows, self.filters.set_workflows)
         self.model.set_query(self.filters.query())
         self.session.start()
@@ -190,6 +210,7 @@ class MainWindow(QMainWindow):
             state = s.value(key)
             if isinstance(state, QByteArray) and splitter is not None:
                 splitter.restoreState(state)
+        self._saved_tab = int(s.value("window/tab") or 0)
         self.filters.restore(
             QueueQuery(
                 workflow=s.value("queue/workflow") or None,
@@ -198,6 +219,18 @@ class MainWindow(QMainWindow):
                 sort=str(s.value("queue/sort") or "due"),
             )
         )
+
+    def add_tab(self, page: QWidget, title: str) -> int:
+        return self.tabs.addTab(page, title)
+
+    def _tab_changed(self, index: int) -> None:
+        # Decision keys act on the ticket in the Review tab only: no deciding blind from another tab.
+        on_review = index == 0
+        for action_id in REVIEW_ONLY:
+            if action_id in self.actions_by_id:
+                self.actions_by_id[action_id].setEnabled(on_review)
+        if not on_review:
+            self.decision_bar.cancel()
 
     def _keep_on_screen(self) -> None:
         """A window saved on a monitor that is gone opens on the primary screen instead."""
@@ -214,6 +247,7 @@ class MainWindow(QMainWindow):
         s = self._ui_settings
         s.setValue("window/geometry", self.saveGeometry())
         s.setValue("window/splitter", self.splitter.saveState())
+        s.setValue("window/tab", self.tabs.currentIndex())
         detail_splitter = self._detail_splitter()
         if detail_splitter is not None:
             s.setValue("window/detailSplitter", detail_splitter.saveState())
