@@ -248,7 +248,7 @@ def test_export_decisions_prints_the_contract_records(
     ready: str, decided: list[Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, out, err = run(capsys, "export", "decisions", "--store", ready)
-    assert (code, err) == (EXIT_OK, "")
+    assert (code, err) == (EXIT_OK, "exported 5 decisions\n")  # the count on stderr, records on stdout
     records = [json.loads(line) for line in out.splitlines()]
     fields = spec_decision_fields()
     assert "decision_id" in fields and "ai" in fields and len(fields) == 14
@@ -292,7 +292,7 @@ def test_export_to_a_file(
 
 
 def test_export_from_an_empty_store(ready: str, capsys: pytest.CaptureFixture[str]) -> None:
-    assert run(capsys, "export", "decisions", "--store", ready) == (EXIT_OK, "", "")
+    assert run(capsys, "export", "decisions", "--store", ready) == (EXIT_OK, "", "exported 0 decisions\n")
 
 
 def test_audit_verify_names_the_tampered_entry(

@@ -119,7 +119,7 @@ def test_record_decision_writes_decision_outbox_and_audit(world: World) -> None:
     )
     assert payload["data"]["decision"] == decision.to_record()
     assert payload["data"]["ticket_revision"] == 1
-    assert world.replica.pending_decisions() == [decision]
+    assert world.replica.outbox.pending() == [decision]
     assert world.replica.verify_audit().ok
 
 
@@ -151,7 +151,7 @@ def test_record_decision_is_all_or_nothing(
         world.decide(LEAD, decision_id="11111111-1111-4111-8111-111111111111")
     assert world.counts() == (0, 0, 0)
     assert world.status(LEAD) == TicketStatus.OPEN
-    assert world.replica.waiting_count() == 0
+    assert world.replica.outbox.waiting_count() == 0
 
 
 @pytest.mark.parametrize("note", [None, "", "   \n"])
@@ -367,8 +367,8 @@ def test_undo_of_a_pending_decision_restores_the_ticket(world: World) -> None:
     decision = world.decide(LEAD, Action.REJECT, "policy_legal")
     assert world.replica.undo(decision.decision_id, actor="alice", role=Role.REVIEWER) is True
     assert world.status(LEAD) == TicketStatus.OPEN
-    assert world.replica.waiting_count() == 0
-    assert world.replica.pending_decisions() == []
+    assert world.replica.outbox.waiting_count() == 0
+    assert world.replica.outbox.pending() == []
     assert world.replica.ticket(world.tid(LEAD)).decisions == []  # type: ignore[union-attr]
     with world.replica.engine.connect() as conn:
         events = conn.execute(select(AUDIT.c.event).order_by(AUDIT.c.seq)).scalars().all()

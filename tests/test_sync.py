@@ -33,7 +33,8 @@ from sqlalchemy import select, text, update
 
 from app.core import audit
 from app.core.domain import Action, DecisionStatus, PushState, Queue, QueueQuery, Role, TicketStatus
-from app.core.replica import DECISIONS, OUTBOX, DecisionError, Replica, ReplicaStatus
+from app.core.outbox import OutboxStatus
+from app.core.replica import DECISIONS, OUTBOX, DecisionError, Replica
 from app.core.replica_models import AuditEntry
 from app.core.settings import Settings
 from app.core.store import Store, StoreUnavailable
@@ -104,10 +105,10 @@ def test_decisions_go_up_and_come_back_decided(store: Store, client: Client) -> 
     assert client.replica.queue_count(QueueQuery()) == 5
     approve = client.decide(LEAD)
     reject = client.decide("seg-2026-11-0042", Action.REJECT, "wrong_segment", note="still active at events")
-    assert client.replica.waiting_count() == 2
+    assert client.replica.outbox.waiting_count() == 2
     report = sync(client.replica, store)
     assert (report.pushed, report.refused, report.pulled) == (2, {}, 2)
-    assert client.replica.waiting_count() == 0
+    assert client.replica.outbox.waiting_count() == 0
     assert set(client.push_states().values()) == {(PushState.PUSHED, None)}
     stored = {d.decision_id: d for d in store_decisions(store)}
     assert set(stored) == {approve.decision_id, reject.decision_id}
@@ -121,7 +122,7 @@ def test_decisions_go_up_and_come_back_decided(store: Store, client: Client) -> 
 def test_a_lost_answer_is_retried_without_duplicates(store: Store, client: Client) -> None:
     decisions = [client.decide(t["external_id"]) for t in example_tickets()[:3]]
     # The store commits the batch but its answer never arrives (timeout, crash, cable).
-    store.push_decisions(client.replica.pending_decisions())
+    store.push_decisions(client.replica.outbox.pending())
     report = sync(client.replica, store)
     assert report.pushed == 3
     assert sorted(d.decision_id for d in store_decisions(store)) == sorted(d.decision_id for d in decisions)
@@ -133,7 +134,9 @@ def test_a_lost_answer_is_retried_without_duplicates(store: Store, client: Clien
     assert sorted(pushed) == sorted(d.decision_id for d in decisions)
     # The same answer applied twice changes nothing either.
     before = client.audit_events()
-    client.replica.mark_pushed([d.decision_id for d in decisions], {}, actor="alice", role=Role.REVIEWER)
+    client.replica.outbox.mark_pushed(
+        [d.decision_id for d in decisions], {}, actor="alice", role=Role.REVIEWER
+    )
     assert client.audit_events() == before
 
 
@@ -163,8 +166,8 @@ def test_refused_decisions_are_marked_audited_and_do_not_block_the_batch(
         if event == "decision_rejected_by_store"
     }
     assert rejected == report.refused
-    assert client.replica.status().rejected == 2
-    assert client.replica.waiting_count() == 0
+    assert client.replica.outbox.status().rejected == 2
+    assert client.replica.outbox.waiting_count() == 0
     # Their tickets are back in the queue, to be decided again with a valid reason.
     assert client.status("seg-2026-11-0042") == TicketStatus.OPEN
     with pytest.raises(DecisionError, match="'stale_data' is not a reason code"):
@@ -316,11 +319,15 @@ def test_an_unreachable_store_keeps_the_outbox_and_backs_off(
 ) -> None:
     decisions = [client.decide(t["external_id"]) for t in example_tickets()[:3]]
     with outage():
-        before = datetime.now(UTC)
         report = syncer(client.replica, store).run_once()
         assert not report.ok
         assert "cannot reach the store" in (report.error or "")
         assert report.pushed == 0
+        assert client.replica.outbox.waiting_count() == 3
+        # The push itself failing (the store gone between cycles' steps) backs off.
+        before = datetime.now(UTC)
+        with pytest.raises(StoreUnavailable):
+            syncer(client.replica, store).push()
         with client.replica.engine.connect() as conn:
             outbox = conn.execute(select(OUTBOX).order_by(OUTBOX.c.seq)).all()
         assert [r.decision_id for r in outbox] == [d.decision_id for d in decisions]
@@ -328,19 +335,19 @@ def test_an_unreachable_store_keeps_the_outbox_and_backs_off(
             assert row.attempts == 1
             assert row.next_attempt_at is not None and row.next_attempt_at > before
             assert "cannot reach the store" in (row.last_error or "")
-        assert client.replica.status().last_error == outbox[0].last_error
+        assert client.replica.outbox.status().last_error == outbox[0].last_error
         assert client.status(LEAD) == TicketStatus.DECIDED  # review goes on offline
     # Back, but still backing off: this cycle pulls and leaves the outbox alone.
     report = sync(client.replica, store)
     assert report.pushed == 0
-    assert client.replica.waiting_count() == 3
+    assert client.replica.outbox.waiting_count() == 3
     assert store_decisions(store) == []
-    client.replica.retry_now()  # what a manual "Sync now" does
+    client.replica.outbox.retry_now()  # what a manual "Sync now" does
     report = sync(client.replica, store)
     assert report.pushed == 3
     assert sync(client.replica, store).pushed == 0
     assert sorted(d.decision_id for d in store_decisions(store)) == sorted(d.decision_id for d in decisions)
-    assert client.replica.status() == ReplicaStatus(waiting=0, rejected=0, last_error=None)
+    assert client.replica.outbox.status() == OutboxStatus(waiting=0, rejected=0, last_error=None)
 
 
 def test_back_off_doubles_and_is_capped(tmp_path: Path) -> None:
@@ -354,14 +361,14 @@ def test_back_off_doubles_and_is_capped(tmp_path: Path) -> None:
         now = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
         delays = []
         for _ in range(10):
-            replica.note_push_failure([decision.decision_id], "down", now=now)
+            replica.outbox.note_push_failure([decision.decision_id], "down", now=now)
             with replica.engine.connect() as conn:
                 delays.append(
                     (conn.execute(select(OUTBOX.c.next_attempt_at)).scalar_one() - now).total_seconds()
                 )
         assert delays == [2, 4, 8, 16, 32, 64, 128, 256, 300, 300]
-        assert replica.pending_decisions(now=now + timedelta(seconds=299)) == []
-        assert replica.pending_decisions(now=now + timedelta(seconds=300)) == [decision]
+        assert replica.outbox.pending(now=now + timedelta(seconds=299)) == []
+        assert replica.outbox.pending(now=now + timedelta(seconds=300)) == [decision]
     finally:
         replica.close()
         store.close()
@@ -383,7 +390,7 @@ def test_a_replica_refuses_another_store(tmp_path: Path) -> None:
         assert "not the store this replica was made from" in (report.error or "")
         assert (report.pushed, report.pulled) == (0, 0)
         assert store_decisions(other) == []
-        assert replica.waiting_count() == 1
+        assert replica.outbox.waiting_count() == 1
         assert replica.pull_cursor == 5
         assert sync(replica, home_store).pushed == 1
     finally:

@@ -1,29 +1,54 @@
-"""The tamper-evident local audit log: an append-only SHA-256 hash chain.
+"""The tamper-evident local audit log: an append-only SHA-256 hash chain, one per installation.
 
-Each entry's hash covers a domain tag, the client id, its sequence number, the previous hash and
-the canonical JSON payload; the payload itself carries time, actor, role, event and data, so
-editing any of them, or removing, reordering or inserting an entry, breaks the chain.
+Entry `seq` of client `client_id` has
+
+    hash = SHA-256( "signoff.audit/2" NUL client_id NUL seq NUL prev_hash NUL header NUL )
+    header = canonical JSON of every other column: at, actor, role, event, ticket_id, the facts
+             (external_id, workflow, action, reason_code, model_version, queue, decision_id,
+             content_hash) and payload_sha256
+    payload_sha256 = SHA-256 of the canonical JSON payload {at, actor, role, event, ticket_id, data}
+
+The payload enters the chain through its digest, so a retention purge can drop an old payload
+(the text a reviewer wrote) while the chain, the digest and the facts the audit browser filters
+on stay verifiable. Editing any column, or removing, reordering or inserting an entry, breaks the
+chain; deleting entries from the end is caught by the head row a trigger keeps (`audit_head`)
+and, once synced, by the store's checkpoints.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, create_engine, func, insert, select
+from sqlalchemy import Connection, create_engine, func, insert, inspect, select
 
 from app.core.domain import to_rfc3339, utcnow
-from app.core.replica_models import AuditEntry
+from app.core.replica_models import AuditEntry, AuditHead, ReplicaInfo
 from app.core.validation import canonical_json
 
-DOMAIN_TAG = "signoff.audit/1"
+DOMAIN_TAG = "signoff.audit/2"
 GENESIS_HASH = "0" * 64
-_AUDIT = AuditEntry.__table__
+AUDIT = AuditEntry.__table__
+HEAD = AuditHead.__table__
+INFO = ReplicaInfo.__table__
+
+# Facts an entry carries as columns (with their widths): what the audit browser filters on.
+FACT_COLUMNS: dict[str, int] = {
+    "external_id": 200,
+    "workflow": 64,
+    "action": 16,
+    "reason_code": 64,
+    "model_version": 100,
+    "queue": 32,
+    "decision_id": 36,
+    "content_hash": 64,
+}
+HEADER_COLUMNS = ("at", "actor", "role", "event", "ticket_id", *FACT_COLUMNS, "payload_sha256")
 
 
 class AuditEvent:
@@ -31,16 +56,118 @@ class AuditEvent:
     DECISION_PUSHED = "decision_pushed"
     DECISION_REJECTED_BY_STORE = "decision_rejected_by_store"
     DECISION_UNDONE = "decision_undone"
+    CONFLICT_DETECTED = "conflict_detected"
+    PII_REVEALED = "pii_revealed"
+    SETTINGS_CHANGED = "settings_changed"
+    POLICY_CHANGED = "policy_changed"
+    REASON_CODES_CHANGED = "reason_codes_changed"
+    LOGIN = "login"
     STORE_OPENED = "store_opened"
+    STORE_SWITCHED = "store_switched"
+    STORE_RESTORE_DETECTED = "store_restore_detected"
+    EXPORT_MADE = "export_made"
+    RETENTION_PURGE = "retention_purge"
+
+    ALL = (
+        DECISION_RECORDED,
+        DECISION_PUSHED,
+        DECISION_REJECTED_BY_STORE,
+        DECISION_UNDONE,
+        CONFLICT_DETECTED,
+        PII_REVEALED,
+        SETTINGS_CHANGED,
+        POLICY_CHANGED,
+        REASON_CODES_CHANGED,
+        LOGIN,
+        STORE_OPENED,
+        STORE_SWITCHED,
+        STORE_RESTORE_DETECTED,
+        EXPORT_MADE,
+        RETENTION_PURGE,
+    )
+    # Events whose data names a decision: they inherit the recorded decision's facts.
+    ABOUT_A_DECISION = (DECISION_PUSHED, DECISION_REJECTED_BY_STORE, DECISION_UNDONE)
 
 
-def entry_hash(client_id: str, seq: int, prev_hash: str, payload: str) -> str:
-    digest = hashlib.sha256()
-    # NUL separators: no field can contain one, so two different field splits never hash alike.
-    for part in (DOMAIN_TAG, client_id, str(seq), prev_hash, payload):
-        digest.update(part.encode("utf-8"))
-        digest.update(b"\x00")
-    return digest.hexdigest()
+# --- hashing -----------------------------------------------------------------------------------
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def entry_hash(client_id: str, seq: int, prev_hash: str, header: str) -> str:
+    # NUL separators: no field can contain one (the header is JSON, which escapes it), so two
+    # different field splits never hash alike.
+    return hashlib.sha256(
+        f"{DOMAIN_TAG}\x00{client_id}\x00{seq}\x00{prev_hash}\x00{header}\x00".encode()
+    ).hexdigest()
+
+
+# canonical_json's settings, kept built: verifying a million entries encodes a million headers.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def entry_values(row: Any) -> Mapping[str, Any]:
+    """An entry's columns as a mapping: a dict stays, a result Row becomes one (reading a
+    Row's attributes one by one costs more than hashing it)."""
+    if isinstance(row, Mapping):
+        return row
+    fields = getattr(row, "_fields", None)
+    if fields is not None:
+        return dict(zip(fields, row, strict=True))
+    return {
+        name: getattr(row, name)
+        for name in (*HEADER_COLUMNS, "client_id", "seq", "prev_hash", "hash", "payload")
+    }
+
+
+def entry_header(values: Mapping[str, Any]) -> str:
+    """The canonical JSON of the hashed columns."""
+    return _CANONICAL.encode({column: values[column] for column in HEADER_COLUMNS})
+
+
+def row_hash(row: Any) -> str:
+    """What an entry's hash must be, recomputed from its columns (a Row or a mapping)."""
+    values = entry_values(row)
+    return entry_hash(values["client_id"], values["seq"], values["prev_hash"], entry_header(values))
+
+
+# --- writing -----------------------------------------------------------------------------------
+
+
+def clean_text(value: Any, width: int) -> str | None:
+    """A fact as a column can hold it: text, no NUL (Postgres refuses it), cut to width."""
+    if value is None:
+        return None
+    return str(value).replace("\x00", "\ufffd")[:width]
+
+
+def facts(event: str, data: Mapping[str, Any]) -> dict[str, str | None]:
+    """The filterable facts in an event's data: top-level keys of those names, and for a
+    recorded decision the decision record's own fields."""
+    found: dict[str, Any] = {name: data.get(name) for name in FACT_COLUMNS}
+    decision = data.get("decision")
+    if event == AuditEvent.DECISION_RECORDED and isinstance(decision, Mapping):
+        ai = decision.get("ai") if isinstance(decision.get("ai"), Mapping) else {}
+        found.update(
+            external_id=decision.get("external_id"),
+            workflow=decision.get("workflow"),
+            action=decision.get("action"),
+            reason_code=decision.get("reason_code"),
+            model_version=ai.get("model_version"),
+            decision_id=decision.get("decision_id"),
+        )
+    return {name: clean_text(found[name], width) for name, width in FACT_COLUMNS.items()}
+
+
+def _inherited_facts(conn: Connection, decision_id: str) -> dict[str, Any]:
+    row = conn.execute(
+        select(*(AUDIT.c[name] for name in FACT_COLUMNS))
+        .where(AUDIT.c.decision_id == decision_id, AUDIT.c.event == AuditEvent.DECISION_RECORDED)
+        .limit(1)
+    ).first()
+    return dict(row._mapping) if row is not None else {}
 
 
 def append(
@@ -56,34 +183,71 @@ def append(
 ) -> int:
     """Append one entry inside the caller's transaction (so it commits with the change it
     records, or not at all). Returns its sequence number."""
-    last = conn.execute(select(_AUDIT.c.seq, _AUDIT.c.hash).order_by(_AUDIT.c.seq.desc()).limit(1)).first()
+    last = conn.execute(select(AUDIT.c.seq, AUDIT.c.hash).order_by(AUDIT.c.seq.desc()).limit(1)).first()
     seq, prev_hash = (last.seq + 1, last.hash) if last else (1, GENESIS_HASH)
     when = to_rfc3339(at or utcnow())
+    actor = clean_text(actor, 200) or ""
     payload = canonical_json(
-        {
-            "at": when,
-            "actor": actor,
-            "role": role,
-            "event": event,
-            "ticket_id": ticket_id,
-            "data": data,
-        }
+        {"at": when, "actor": actor, "role": role, "event": event, "ticket_id": ticket_id, "data": data}
     )
-    conn.execute(
-        insert(_AUDIT).values(
-            seq=seq,
-            client_id=client_id,
-            at=when,
-            actor=actor,
-            role=role,
-            event=event,
-            ticket_id=ticket_id,
-            payload=payload,
-            prev_hash=prev_hash,
-            hash=entry_hash(client_id, seq, prev_hash, payload),
-        )
-    )
+    values: dict[str, Any] = {
+        "client_id": client_id,
+        "seq": seq,
+        "at": when,
+        "actor": actor,
+        "role": role,
+        "event": event,
+        "ticket_id": ticket_id,
+        **facts(event, data),
+        "payload": payload,
+        "payload_sha256": sha256_text(payload),
+        "prev_hash": prev_hash,
+    }
+    if event in AuditEvent.ABOUT_A_DECISION and values["decision_id"]:
+        # "Pushed", "undone": filterable by the workflow, reason and model of the decision.
+        for name, value in _inherited_facts(conn, values["decision_id"]).items():
+            values[name] = values[name] or value
+    values["hash"] = row_hash(values)
+    conn.execute(insert(AUDIT).values(**values))
     return seq
+
+
+# --- event data: what each kind of entry carries -------------------------------------------------
+
+
+def pii_revealed_data(
+    *, external_id: str, workflow: str, fields: Sequence[str], where: str = "review"
+) -> dict[str, Any]:
+    """PII_REVEALED, with ticket_id: which masked fields were shown, and in which view."""
+    return {"external_id": external_id, "workflow": workflow, "fields": list(fields), "where": where}
+
+
+def conflict_data(*, external_id: str, workflow: str, decision_ids: Sequence[str]) -> dict[str, Any]:
+    """CONFLICT_DETECTED, with ticket_id: the store holds rival final decisions on one revision."""
+    return {"external_id": external_id, "workflow": workflow, "decision_ids": sorted(decision_ids)}
+
+
+def changes_data(changes: Mapping[str, tuple[Any, Any]]) -> dict[str, Any]:
+    """SETTINGS_CHANGED or POLICY_CHANGED: {name: (before, after)} of what changed."""
+    return {"changes": {name: {"from": old, "to": new} for name, (old, new) in sorted(changes.items())}}
+
+
+def reason_codes_data(*, added: Sequence[str], retired: Sequence[str], workflow: str = "*") -> dict[str, Any]:
+    """REASON_CODES_CHANGED: codes as "action:code"."""
+    return {"workflow": workflow, "added": sorted(added), "retired": sorted(retired)}
+
+
+def store_data(*, store_url: str, store_id: str, previous_url: str | None = None) -> dict[str, Any]:
+    """LOGIN, STORE_OPENED or STORE_SWITCHED: the store (URL without password) now in use."""
+    return {"store_url": store_url, "store_id": store_id, "previous_url": previous_url}
+
+
+def export_data(*, fmt: str, rows: int, query: Mapping[str, Any], file_name: str) -> dict[str, Any]:
+    """EXPORT_MADE: what left the application, in which format, under which filter."""
+    return {"format": fmt, "rows": rows, "query": dict(query), "file_name": file_name}
+
+
+# --- verifying ---------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -100,49 +264,129 @@ class VerifyResult:
         return f"audit chain BROKEN at entry {self.first_bad_seq}: {self.problem}"
 
 
-def verify_rows(rows: Iterable[Any], client_id: str | None = None) -> VerifyResult:
+class ChainCheck:
+    """Checks one client's chain an entry at a time (rows in seq order), so a million entries
+    stream through without being held in memory. `purge_cutoff`: entries older than this may
+    have lost their payload to a recorded retention purge."""
+
+    def __init__(
+        self,
+        client_id: str | None = None,
+        purge_cutoff: str | None = None,
+        after: tuple[int, str] = (0, GENESIS_HASH),
+    ) -> None:
+        """`after`: (size, head hash) of a prefix already checked; rows continue from there."""
+        self.client_id = client_id
+        self.purge_cutoff = purge_cutoff
+        self.size, self.head_hash = after
+        self.problem: str | None = None
+
+    def add(self, row: Any) -> bool:
+        """Check the next entry; False (and `problem` set) at the first bad one."""
+        values = entry_values(row)
+        problem = self._problem(values)
+        if problem:
+            self.problem = problem
+            return False
+        self.client_id = values["client_id"]
+        self.head_hash = values["hash"]
+        self.size += 1
+        return True
+
+    def fail(self, seq: int, problem: str) -> VerifyResult:
+        """A verdict naming `seq` as the first bad entry (the entries before it checked out)."""
+        return VerifyResult(False, min(self.size, seq - 1), self.head_hash, seq, problem)
+
+    def result(self) -> VerifyResult:
+        if self.problem:
+            return self.fail(self.size + 1, self.problem)
+        return VerifyResult(True, self.size, self.head_hash)
+
+    def _problem(self, row: Mapping[str, Any]) -> str | None:
+        expected, seq, client_id = self.size + 1, row["seq"], row["client_id"]
+        if seq != expected:
+            return f"sequence {seq} where {expected} was expected (entry missing, inserted or reordered)"
+        if self.client_id is not None and client_id != self.client_id:
+            return f"client id {client_id} differs from the chain's {self.client_id}"
+        if row["prev_hash"] != self.head_hash:
+            return "previous-hash link does not match the entry before it"
+        if row_hash(row) != row["hash"]:
+            return "hash does not match the entry's content (entry edited or hash forged)"
+        if row["payload"] is None:
+            return self._purge_problem(row)
+        # The digest is in the hashed header: a payload that still matches it is the one written.
+        if sha256_text(row["payload"]) != row["payload_sha256"]:
+            return "payload does not match its hashed digest (payload edited)"
+        return None
+
+    def _purge_problem(self, row: Mapping[str, Any]) -> str | None:
+        if row["event"] == AuditEvent.RETENTION_PURGE:
+            return "the payload of a retention purge entry was removed"
+        if self.purge_cutoff is None or row["at"] >= self.purge_cutoff:
+            return "payload removed, but no recorded retention purge covers this entry"
+        return None
+
+
+def verify_rows(
+    rows: Iterable[Any], client_id: str | None = None, purge_cutoff: str | None = None
+) -> VerifyResult:
     """Check a chain given rows in storage order (any objects with the audit columns)."""
-    expected_seq, prev_hash, count = 1, GENESIS_HASH, 0
+    check = ChainCheck(client_id, purge_cutoff)
     for row in rows:
-        bad = _check(row, expected_seq, prev_hash, client_id)
-        if bad:
-            return VerifyResult(False, count, prev_hash, expected_seq, bad)
-        client_id = row.client_id
-        prev_hash = row.hash
-        expected_seq += 1
-        count += 1
-    return VerifyResult(True, count, prev_hash)
+        if not check.add(row):
+            break
+    return check.result()
 
 
-def _check(row: Any, expected_seq: int, prev_hash: str, client_id: str | None) -> str | None:
-    if row.seq != expected_seq:
-        return f"sequence {row.seq} where {expected_seq} was expected (entry missing, inserted or reordered)"
-    if client_id is not None and row.client_id != client_id:
-        return f"client id {row.client_id} differs from the chain's {client_id}"
-    if row.prev_hash != prev_hash:
-        return "previous-hash link does not match the entry before it"
-    if entry_hash(row.client_id, row.seq, row.prev_hash, row.payload) != row.hash:
-        return "hash does not match the entry's content (entry edited)"
-    try:
-        payload = json.loads(row.payload)
-    except ValueError:
-        return "payload is not valid JSON"
-    for column in ("at", "actor", "role", "event", "ticket_id"):
-        if payload.get(column) != getattr(row, column):
-            return f"column {column!r} differs from the hashed payload (entry edited)"
-    return None
+def purge_cutoff_of(payloads: Iterable[str | None]) -> str | None:
+    """The latest `audit_before` among retention purge payloads (None: nothing was purged)."""
+    cutoffs = []
+    for payload in payloads:
+        try:
+            cutoff = json.loads(payload or "null")["data"]["audit_before"]
+        except (ValueError, KeyError, TypeError):
+            continue
+        if isinstance(cutoff, str):
+            cutoffs.append(cutoff)
+    return max(cutoffs, default=None)
+
+
+def local_purge_cutoff(conn: Connection) -> str | None:
+    return purge_cutoff_of(
+        conn.execute(select(AUDIT.c.payload).where(AUDIT.c.event == AuditEvent.RETENTION_PURGE)).scalars()
+    )
 
 
 def iter_entries(conn: Connection) -> Iterator[Any]:
-    yield from conn.execute(select(_AUDIT).order_by(_AUDIT.c.seq))
+    yield from conn.execute(select(AUDIT).order_by(AUDIT.c.seq))
 
 
 def verify(conn: Connection) -> VerifyResult:
-    return verify_rows(iter_entries(conn))
+    """The whole local chain (every entry this installation's own), then its end against the
+    head row (catches truncation)."""
+    client_id = conn.execute(select(INFO.c.value).where(INFO.c.key == "client_id")).scalar()
+    check = ChainCheck(client_id, purge_cutoff=local_purge_cutoff(conn))
+    for row in iter_entries(conn):
+        if not check.add(row):
+            return check.result()
+    head = conn.execute(select(HEAD.c.size, HEAD.c.hash).where(HEAD.c.id == 1)).first()
+    if head is None:
+        return check.fail(1, "the log's head record is missing")
+    if head.size > check.size:
+        return check.fail(
+            check.size + 1,
+            f"the log ends at entry {check.size} but its head records {head.size} entries "
+            f"(entries {check.size + 1}…{head.size} removed)",
+        )
+    if head.size < check.size:
+        return check.fail(head.size + 1, f"entries after {head.size} were added behind the log's back")
+    if head.hash != check.head_hash:
+        return check.fail(check.size, "the last entry differs from the log's head record")
+    return check.result()
 
 
 def size(conn: Connection) -> int:
-    return conn.execute(select(func.count()).select_from(_AUDIT)).scalar_one()
+    return conn.execute(select(func.count()).select_from(AUDIT)).scalar_one()
 
 
 def verify_file(path: Path) -> VerifyResult:
@@ -150,6 +394,11 @@ def verify_file(path: Path) -> VerifyResult:
     engine = create_engine(f"sqlite:///file:{path}?mode=ro&uri=true")
     try:
         with engine.connect() as conn:
+            columns = {c["name"] for c in inspect(conn).get_columns(AUDIT.name)}
+            if "payload_sha256" not in columns:
+                return VerifyResult(
+                    False, 0, GENESIS_HASH, None, "the log is in an older format: open it with Signoff once"
+                )
             return verify(conn)
     finally:
         engine.dispose()

@@ -142,6 +142,7 @@ class QueueRow:
     due_at: datetime | None
     created_at: datetime
     risk_tier: str | None
+    claimed_by: str | None = None  # another reviewer holding a live claim
 
 
 @dataclass(frozen=True)

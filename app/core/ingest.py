@@ -18,8 +18,9 @@ class IngestReport:
 
     def summary(self) -> str:
         o = self.outcome
+        noun = "ticket" if self.lines == 1 else "tickets"
         return (
-            f"{self.lines} tickets read: {o.inserted} new, {o.updated} updated, "
+            f"{self.lines} {noun} read: {o.inserted} new, {o.updated} updated, "
             f"{o.unchanged} unchanged, {len(self.errors)} rejected"
         )
 

@@ -7,18 +7,18 @@ written with its outbox row and its audit entry in one local transaction.
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, delete, func, insert, literal, select, tuple_, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from app.core import audit
+from app.core import audit, replica_pull
 from app.core.db import READ_ONLY, replica_engine
 from app.core.domain import (
     STATUS_AFTER,
@@ -31,19 +31,31 @@ from app.core.domain import (
     Role,
     TicketStatus,
     TicketView,
+    parse_rfc3339,
     utcnow,
 )
 from app.core.migrations import runner
+from app.core.outbox import Outbox
 from app.core.reasons import codes_for
 from app.core.replica_models import (
     OutboxEntry,
+    RemoteDecision,
+    ReplicaClaim,
     ReplicaDecision,
     ReplicaInfo,
     ReplicaReasonCode,
     ReplicaTicket,
     ReplicaWorkflow,
 )
-from app.core.rows import decision_from_row, decision_values, reason_from_row, reason_values
+from app.core.rows import (
+    decision_from_record,
+    decision_from_row,
+    decision_values,
+    reason_from_row,
+    reason_values,
+)
+
+log = logging.getLogger(__name__)
 
 TICKETS = ReplicaTicket.__table__
 DECISIONS = ReplicaDecision.__table__
@@ -51,6 +63,8 @@ OUTBOX = OutboxEntry.__table__
 INFO = ReplicaInfo.__table__
 REASONS = ReplicaReasonCode.__table__
 WORKFLOWS = ReplicaWorkflow.__table__
+REMOTE = RemoteDecision.__table__
+CLAIMS = ReplicaClaim.__table__
 
 # Tickets a reviewer may still act on; anything else is not decidable from the queue.
 DECIDABLE = (TicketStatus.OPEN, TicketStatus.CONFLICT, TicketStatus.ESCALATED)
@@ -79,13 +93,6 @@ class DecisionError(Exception):
     """A decision that cannot be recorded as asked; the message says why."""
 
 
-@dataclass(frozen=True)
-class ReplicaStatus:
-    waiting: int
-    rejected: int
-    last_error: str | None
-
-
 def replica_path(home: Path, store_id: str) -> Path:
     """One replica file per store: pointing the app at another store never mixes their data."""
     folder = home / "replicas"
@@ -93,29 +100,14 @@ def replica_path(home: Path, store_id: str) -> Path:
     return folder / f"{store_id}.sqlite3"
 
 
-def search_text(payload: dict[str, Any]) -> str:
-    """What the queue's text search matches: ticket facts, not message bodies or PII."""
-    subject = payload["subject"]
-    parts = [
-        payload["external_id"],
-        payload.get("source", ""),
-        payload["workflow"],
-        payload["exception"]["summary"],
-        payload["exception"]["code"],
-        subject.get("ref", ""),
-        subject.get("organization", ""),
-        payload["ai"]["recommendation"].get("label", ""),
-        payload["ai"]["recommendation"]["action"],
-    ]
-    return " ".join(p for p in parts if p).casefold()
-
-
 class Replica:
     def __init__(self, path: Path, engine: Engine) -> None:
         self.path = path
         self.engine = engine
-        self.client_id = self._info("client_id")
-        assert self.client_id
+        client_id = self._info("client_id")
+        assert client_id
+        self.client_id: str = client_id
+        self.outbox = Outbox(engine, client_id)
 
     @classmethod
     def open(cls, path: Path, *, store_id: str | None = None, store_url: str | None = None) -> Replica:
@@ -147,6 +139,16 @@ class Replica:
     def _info(self, key: str) -> str | None:
         with self._read() as conn:
             return conn.execute(select(INFO.c.value).where(INFO.c.key == key)).scalar_one_or_none()
+
+    def set_info(self, key: str, value: str) -> None:
+        with self.engine.begin() as conn:
+            _set(conn, key, value)
+
+    @property
+    def last_sync(self) -> datetime | None:
+        """When this replica last completed a sync cycle (any process: app or `signoff sync`)."""
+        value = self._info("last_sync_at")
+        return parse_rfc3339(value) if value else None
 
     @property
     def store_id(self) -> str | None:
@@ -184,7 +186,20 @@ class Replica:
         if after is not None:
             key = {"due": after.due_at, "confidence": after.confidence, "age": after.created_at}[query.sort]
             clauses.append(tuple_(sort, TICKETS.c.id) > tuple_(literal(key, sort.type), literal(after.id)))
-        stmt = select(*_QUEUE_COLUMNS).where(and_(*clauses)).order_by(sort, TICKETS.c.id).limit(limit)
+        # Who else is reviewing: claims are few, so an outer join on the claim's key is cheap.
+        claimed = CLAIMS.c.holder.label("claimed_by")
+        live_claim = (
+            (CLAIMS.c.ticket_id == TICKETS.c.id)
+            & (CLAIMS.c.client_id != self.client_id)
+            & (CLAIMS.c.expires_at > utcnow())
+        )
+        stmt = (
+            select(*_QUEUE_COLUMNS, claimed)
+            .select_from(TICKETS.outerjoin(CLAIMS, live_claim))
+            .where(and_(*clauses))
+            .order_by(sort, TICKETS.c.id)
+            .limit(limit)
+        )
         with self._read() as conn:
             return [QueueRow(*row) for row in conn.execute(stmt)]
 
@@ -205,14 +220,27 @@ class Replica:
             row = conn.execute(select(TICKETS).where(TICKETS.c.id == ticket_id)).first()
             if row is None:
                 return None
-            decisions = [
-                decision_from_row(r)
+            local = {
+                r.decision_id: decision_from_row(r)
                 for r in conn.execute(
-                    select(DECISIONS)
-                    .where(DECISIONS.c.ticket_id == ticket_id, DECISIONS.c.push_state != WITHDRAWN)
-                    .order_by(DECISIONS.c.decided_at)
+                    select(DECISIONS).where(
+                        DECISIONS.c.ticket_id == ticket_id, DECISIONS.c.push_state != WITHDRAWN
+                    )
                 )
-            ]
+            }
+            # The store's copy wins: it knows about conflicts and supersessions we do not.
+            remote = {
+                r.decision_id: decision_from_record(json.loads(r.record))
+                for r in conn.execute(select(REMOTE).where(REMOTE.c.ticket_id == ticket_id))
+            }
+            decisions = sorted({**local, **remote}.values(), key=lambda d: d.decided_at)
+            claim = conn.execute(
+                select(CLAIMS.c.holder).where(
+                    CLAIMS.c.ticket_id == ticket_id,
+                    CLAIMS.c.client_id != self.client_id,
+                    CLAIMS.c.expires_at > utcnow(),
+                )
+            ).scalar_one_or_none()
         return TicketView(
             id=row.id,
             source=row.source,
@@ -224,6 +252,7 @@ class Replica:
             due_at=row.due_at,
             revision=row.revision,
             payload=json.loads(row.payload),
+            claimed_by=claim,
             decisions=decisions,
         )
 
@@ -245,8 +274,11 @@ class Replica:
         note: str | None = None,
         decision_id: str | None = None,
         decided_at: datetime | None = None,
+        supersedes: str | None = None,
     ) -> Decision:
-        """Record a decision, its outbox row and its audit entry atomically."""
+        """Record a decision, its outbox row and its audit entry atomically. With `supersedes`
+        it corrects an earlier decision of this installation that already reached the store:
+        both stay in the record, the new one counts."""
         note = (note or "").strip() or None
         if action == Action.CLARIFY and not note:
             raise DecisionError("a clarification needs the question to ask (the note)")
@@ -254,7 +286,9 @@ class Replica:
             row = conn.execute(select(TICKETS).where(TICKETS.c.id == ticket_id)).first()
             if row is None:
                 raise DecisionError(f"ticket {ticket_id} is not in the local replica")
-            if row.status not in DECIDABLE:
+            if supersedes is not None:
+                self._check_correctable(conn, ticket_id, supersedes)
+            elif row.status not in DECIDABLE:
                 raise DecisionError(f"ticket {row.source}/{row.external_id} is {row.status}, not open")
             catalog = [reason_from_row(r) for r in conn.execute(select(REASONS))]
             allowed = {r.code: r for r in codes_for(catalog, action, row.workflow)}
@@ -284,6 +318,7 @@ class Replica:
                     "recommended_action": ai["recommendation"]["action"],
                 },
                 ticket_revision=row.revision,
+                supersedes=supersedes,
             )
             conn.execute(
                 insert(DECISIONS).values(
@@ -308,14 +343,78 @@ class Replica:
                     "decision": decision.to_record(),
                     "ticket_revision": row.revision,
                     "content_hash": row.content_hash,
+                    "queue": row.queue,
                 },
             )
+        log.info("recorded %s/%s on %s/%s", action, reason_code, decision.source, decision.external_id)
         return decision
 
-    def undo(self, decision_id: str, *, actor: str, role: Role) -> bool:
-        """Withdraw a decision that has not left this machine yet. False if it already has."""
+    def _check_correctable(self, conn: Connection, ticket_id: int, decision_id: str) -> None:
+        earlier = conn.execute(select(DECISIONS).where(DECISIONS.c.decision_id == decision_id)).first()
+        if earlier is None or earlier.ticket_id != ticket_id:
+            raise DecisionError("only a decision made on this ticket from this installation can be corrected")
+        if earlier.push_state != PushState.PUSHED:
+            raise DecisionError("that decision has not reached the store yet: undo it instead (Ctrl+Z)")
+
+    def last_decision(self, ticket_id: int) -> Decision | None:
+        """This installation's latest decision on a ticket that reached the store (to correct)."""
+        with self._read() as conn:
+            row = conn.execute(
+                select(DECISIONS)
+                .where(DECISIONS.c.ticket_id == ticket_id, DECISIONS.c.push_state == PushState.PUSHED)
+                .order_by(DECISIONS.c.decided_at.desc())
+                .limit(1)
+            ).first()
+        return decision_from_row(row) if row is not None else None
+
+    def cursor(self, key: str) -> int:
+        with self._read() as conn:
+            return replica_pull.cursor(conn, key)
+
+    def rebuild_after_restore(self, reason: str, *, actor: str, role: Role) -> int:
+        """The store went back in time. Do not merge into what we have: forget the ticket copies
+        and cursors, pull afresh, and send again every decision the store may have lost (the
+        push is idempotent, so the ones it still has change nothing). Returns how many."""
         with self.engine.begin() as conn:
-            if conn.execute(delete(OUTBOX).where(OUTBOX.c.decision_id == decision_id)).rowcount == 0:
+            lost = list(
+                conn.execute(
+                    select(DECISIONS.c.decision_id).where(DECISIONS.c.push_state == PushState.PUSHED)
+                ).scalars()
+            )
+            now = utcnow()
+            if lost:
+                conn.execute(
+                    update(DECISIONS)
+                    .where(DECISIONS.c.decision_id.in_(lost))
+                    .values(push_state=str(PushState.PENDING), pushed_at=None)
+                )
+                conn.execute(
+                    sqlite_insert(OUTBOX).on_conflict_do_nothing(),
+                    [{"decision_id": d, "enqueued_at": now, "attempts": 0} for d in lost],
+                )
+            for table in (TICKETS, REMOTE, CLAIMS):
+                conn.execute(delete(table))
+            for key in ("pull_cursor", "decision_cursor"):
+                _set(conn, key, "0")
+            audit.append(
+                conn,
+                client_id=self.client_id,
+                actor=actor,
+                role=str(role),
+                event=audit.AuditEvent.STORE_RESTORE_DETECTED,
+                data={"reason": reason, "decisions_resent": len(lost)},
+            )
+        return len(lost)
+
+    def undo(self, decision_id: str, *, actor: str, role: Role) -> bool:
+        """Withdraw a decision that has not left this machine yet. False if it has (or may have):
+        then the way to correct it is a new decision that supersedes it."""
+        with self.engine.begin() as conn:
+            # Only while it has never been offered to the store: once a push was attempted, a
+            # lost answer may hide a commit, and withdrawing it here would contradict the store.
+            untouched = (OUTBOX.c.decision_id == decision_id) & (OUTBOX.c.attempts == 0)
+            untouched &= OUTBOX.c.pushing_since.is_(None)
+            if conn.execute(delete(OUTBOX).where(untouched)).rowcount == 0:
                 return False
             row = conn.execute(select(DECISIONS).where(DECISIONS.c.decision_id == decision_id)).one()
             conn.execute(
@@ -335,171 +434,41 @@ class Replica:
             )
         return True
 
-    # --- pushing -----------------------------------------------------------------------
-
-    def pending_decisions(self, limit: int = 500, *, now: datetime | None = None) -> list[Decision]:
-        """The outbox in FIFO order, skipping rows still backing off after a failure."""
-        now = now or utcnow()
-        with self._read() as conn:
-            rows = conn.execute(
-                select(DECISIONS)
-                .join(OUTBOX, OUTBOX.c.decision_id == DECISIONS.c.decision_id)
-                .where((OUTBOX.c.next_attempt_at.is_(None)) | (OUTBOX.c.next_attempt_at <= now))
-                .order_by(OUTBOX.c.seq)
-                .limit(limit)
-            ).all()
-        return [decision_from_row(r) for r in rows]
-
-    def waiting_count(self) -> int:
-        with self._read() as conn:
-            return conn.execute(select(func.count()).select_from(OUTBOX)).scalar_one()
-
-    def status(self) -> ReplicaStatus:
-        with self._read() as conn:
-            waiting = conn.execute(select(func.count()).select_from(OUTBOX)).scalar_one()
-            rejected = conn.execute(
-                select(func.count())
-                .select_from(DECISIONS)
-                .where(DECISIONS.c.push_state == PushState.REJECTED)
-            ).scalar_one()
-            last_error = conn.execute(
-                select(OUTBOX.c.last_error).where(OUTBOX.c.last_error.is_not(None)).order_by(OUTBOX.c.seq)
-            ).scalar()
-        return ReplicaStatus(waiting=waiting, rejected=rejected, last_error=last_error)
-
-    def mark_pushed(
-        self, accepted: Sequence[str], refused: dict[str, str], *, actor: str, role: Role
-    ) -> None:
-        """Apply the store's answer: accepted ones leave the outbox, refused ones are kept,
-        marked with the store's reason, and their tickets return to the queue."""
-        now = utcnow()
-        with self.engine.begin() as conn:
-            for decision_id in accepted:
-                if conn.execute(delete(OUTBOX).where(OUTBOX.c.decision_id == decision_id)).rowcount == 0:
-                    continue  # answered twice (a retried push): already recorded
-                ticket_id = conn.execute(
-                    update(DECISIONS)
-                    .where(DECISIONS.c.decision_id == decision_id)
-                    .values(push_state=str(PushState.PUSHED), pushed_at=now)
-                    .returning(DECISIONS.c.ticket_id)
-                ).scalar_one()
-                audit.append(
-                    conn,
-                    client_id=self.client_id,
-                    actor=actor,
-                    role=str(role),
-                    event=audit.AuditEvent.DECISION_PUSHED,
-                    ticket_id=ticket_id,
-                    data={"decision_id": decision_id},
-                )
-            for decision_id, reason in refused.items():
-                if conn.execute(delete(OUTBOX).where(OUTBOX.c.decision_id == decision_id)).rowcount == 0:
-                    continue
-                ticket_id = conn.execute(
-                    update(DECISIONS)
-                    .where(DECISIONS.c.decision_id == decision_id)
-                    .values(push_state=str(PushState.REJECTED), push_error=reason)
-                    .returning(DECISIONS.c.ticket_id)
-                ).scalar_one()
-                conn.execute(
-                    update(TICKETS).where(TICKETS.c.id == ticket_id).values(status=TICKETS.c.store_status)
-                )
-                audit.append(
-                    conn,
-                    client_id=self.client_id,
-                    actor=actor,
-                    role=str(role),
-                    event=audit.AuditEvent.DECISION_REJECTED_BY_STORE,
-                    ticket_id=ticket_id,
-                    data={"decision_id": decision_id, "reason": reason},
-                )
-
-    def note_push_failure(
-        self, decision_ids: Sequence[str], error: str, *, now: datetime | None = None
-    ) -> None:
-        """A transient failure: keep the rows, back off exponentially (capped at 5 minutes)."""
-        now = now or utcnow()
-        with self.engine.begin() as conn:
-            for row in conn.execute(select(OUTBOX).where(OUTBOX.c.decision_id.in_(list(decision_ids)))).all():
-                attempts = row.attempts + 1
-                delay = timedelta(seconds=min(300, 2 ** min(attempts, 9)))
-                conn.execute(
-                    update(OUTBOX)
-                    .where(OUTBOX.c.seq == row.seq)
-                    .values(attempts=attempts, last_error=error, next_attempt_at=now + delay)
-                )
-
-    def retry_now(self) -> None:
-        """Forget back-off (a manual sync means: try now)."""
-        with self.engine.begin() as conn:
-            conn.execute(update(OUTBOX).values(next_attempt_at=None))
-
     # --- pulling -----------------------------------------------------------------------
 
     def apply_pull(self, rows: Sequence[dict[str, Any]], cursor: int) -> int:
-        """Apply one page of store rows and advance the cursor in the same transaction, so a
-        crash leaves the replica at the old page boundary or the new one. Idempotent."""
+        """Apply one page of store rows and advance the cursor atomically (idempotent)."""
         if not rows:
             return 0
         with self.engine.begin() as conn:
-            pending = {
-                r.ticket_id: r
-                for r in conn.execute(
-                    select(DECISIONS.c.ticket_id, DECISIONS.c.ticket_revision, TICKETS.c.status)
-                    .join(TICKETS, TICKETS.c.id == DECISIONS.c.ticket_id)
-                    .where(DECISIONS.c.push_state == PushState.PENDING)
-                    .where(DECISIONS.c.ticket_id.in_([r["id"] for r in rows]))
-                )
-            }
-            values = []
-            for row in rows:
-                status = row["status"]
-                mine = pending.get(row["id"])
-                if mine is not None and mine.ticket_revision == row["revision"]:
-                    # My decision has not reached the store yet: the status it gave (decided,
-                    # escalated, awaiting clarification) still counts here.
-                    status = mine.status
-                values.append(
-                    {
-                        "id": row["id"],
-                        "source": row["source"],
-                        "external_id": row["external_id"],
-                        "workflow": row["workflow"],
-                        "created_at": row["created_at"],
-                        "updated_at": row["updated_at"],
-                        "status": status,
-                        "store_status": row["status"],
-                        "queue": row["queue"],
-                        "priority": row["priority"],
-                        "due_at": row["due_at"],
-                        "confidence": row["confidence"],
-                        "exception_code": row["exception_code"],
-                        "risk_tier": row["risk_tier"],
-                        "title": row["title"],
-                        "search_text": search_text(json.loads(row["payload"])),
-                        "revision": row["revision"],
-                        "content_hash": row["content_hash"],
-                        "payload": row["payload"],
-                        "change_seq": row["change_seq"],
-                    }
-                )
-            stmt = sqlite_insert(TICKETS)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=[TICKETS.c.id],
-                set_={c.name: stmt.excluded[c.name] for c in TICKETS.columns if c.name != "id"},
-            )
-            conn.execute(stmt, values)
-            _set(conn, "pull_cursor", str(max(cursor, self._cursor(conn))))
-        return len(rows)
-
-    @staticmethod
-    def _cursor(conn: Connection) -> int:
-        return int(conn.execute(select(INFO.c.value).where(INFO.c.key == "pull_cursor")).scalar_one())
+            replica_pull.begin(conn)
+            replica_pull.stage(conn, rows)
+            return replica_pull.commit(conn, cursor)
 
     def replace_reference_data(
-        self, reason_codes: Sequence[ReasonCode], workflows: Sequence[tuple[str, str]]
+        self,
+        reason_codes: Sequence[ReasonCode],
+        workflows: Sequence[tuple[str, str]],
+        *,
+        actor: str = "",
+        role: Role = Role.REVIEWER,
     ) -> None:
+        """Take the store's catalog; a change to the codes reviewers can pick is audited."""
         with self.engine.begin() as conn:
+            before = {(r.workflow, r.action, r.code) for r in conn.execute(select(REASONS)) if r.active}
+            after = {(r.workflow, str(r.action), r.code) for r in reason_codes if r.active}
+            if before and before != after:
+                audit.append(
+                    conn,
+                    client_id=self.client_id,
+                    actor=actor or "sync",
+                    role=str(role),
+                    event=audit.AuditEvent.REASON_CODES_CHANGED,
+                    data=audit.reason_codes_data(
+                        added=sorted(f"{a}:{c}" for _w, a, c in after - before),
+                        retired=sorted(f"{a}:{c}" for _w, a, c in before - after),
+                    ),
+                )
             conn.execute(delete(REASONS))
             if reason_codes:
                 conn.execute(

@@ -112,19 +112,43 @@ class OutboxEntry(ReplicaModel, table=True):
     attempts: int = Field(default=0)
     next_attempt_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
     last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    # Set while a push is under way: undo must not withdraw what may already be in the store.
+    pushing_since: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
 
 
-class AuditEntry(ReplicaModel, table=True):
-    """Append-only, hash-chained. Triggers in the migration refuse UPDATE and DELETE."""
+class PullStaging(ReplicaModel, table=True):
+    """Rows of a pull in progress. Applied to `tickets` in one transaction at the end, so a
+    crash mid-pull leaves the replica at the old state or the new one, never between."""
 
-    __tablename__ = "audit_log"
-    seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    __tablename__ = "pull_staging"
+    id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    row: str = Field(sa_column=Column(Text, nullable=False))  # the ticket columns as JSON
+    change_seq: int
+
+
+class RemoteDecision(ReplicaModel, table=True):
+    """Decisions on this store's tickets as the store has them (every reviewer's), so
+    conflicts and escalations show all sides."""
+
+    __tablename__ = "remote_decisions"
+    __table_args__ = (Index("ix_remote_decisions_ticket", "ticket_id"),)
+    decision_id: str = Field(primary_key=True, max_length=36)
+    ticket_id: int
+    record: str = Field(sa_column=Column(Text, nullable=False))  # signoff.decision/1 as JSON
+    status: str = Field(max_length=16)
+    change_seq: int
+
+
+class ReplicaClaim(ReplicaModel, table=True):
+    """Claims the store reported at the last sync (who is reviewing what)."""
+
+    __tablename__ = "claims"
+    ticket_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    holder: str = Field(max_length=200)
     client_id: str = Field(max_length=36)
-    at: str = Field(max_length=32)
-    actor: str = Field(max_length=200)
-    role: str = Field(max_length=32)
-    event: str = Field(max_length=64)
-    ticket_id: int | None = Field(default=None, index=True)
-    payload: str = Field(sa_column=Column(Text, nullable=False))
-    prev_hash: str = Field(max_length=64)
-    hash: str = Field(max_length=64)
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    offline: bool = Field(default=False)
+
+
+# The audit tables live in their own module; importing it here registers them with the metadata.
+from app.core.replica_audit_models import AuditEntry, AuditHead  # noqa: E402, F401

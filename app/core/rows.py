@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from app.core.domain import Action, Decision, DecisionStatus, ReasonCode, Role
+from app.core.domain import Action, Decision, DecisionStatus, ReasonCode, Role, parse_rfc3339
 from app.core.validation import canonical_json
 
 
@@ -47,6 +47,27 @@ def decision_from_row(row: Any) -> Decision:
         status=DecisionStatus(row.status),
         ticket_revision=row.ticket_revision,
         supersedes=row.supersedes,
+    )
+
+
+def decision_from_record(record: dict[str, Any]) -> Decision:
+    """A `signoff.decision/1` record back into a Decision."""
+    return Decision(
+        decision_id=record["decision_id"],
+        source=record["source"],
+        external_id=record["external_id"],
+        workflow=record["workflow"],
+        action=Action(record["action"]),
+        reason_code=record["reason_code"],
+        note=record.get("note"),
+        reviewer=record["reviewer"],
+        role=Role(record["role"]),
+        decided_at=parse_rfc3339(record["decided_at"]),
+        client_id=record["client_id"],
+        ai=record["ai"],
+        status=DecisionStatus(record["status"]),
+        ticket_revision=record.get("ticket_revision", 1),
+        supersedes=record.get("supersedes"),
     )
 
 

@@ -11,9 +11,8 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from sqlalchemy.engine import make_url
-
 from app.core.domain import Role
+from app.core.urls import url_without_password
 
 SETTINGS_FILE = "settings.json"
 
@@ -27,7 +26,7 @@ def default_reviewer() -> str:
 
 def without_password(url: str) -> str:
     """Passwords belong in the OS keyring, never in a settings file."""
-    return make_url(url).set(password=None).render_as_string(hide_password=False)
+    return url_without_password(url)
 
 
 @dataclass

@@ -13,8 +13,9 @@ from contextlib import contextmanager
 from itertools import islice
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, insert, select
+from sqlalchemy import Connection, Engine, Table, func, insert, select
 
+from app.core import store_claims
 from app.core.db import is_sqlite, sqlite_path, store_engine
 from app.core.domain import (
     Decision,
@@ -22,8 +23,11 @@ from app.core.domain import (
     utcnow,
 )
 from app.core.migrations import runner
+from app.core.netfs import network_warning
 from app.core.reasons import default_reason_codes
 from app.core.rows import decision_from_row, reason_from_row, reason_values
+from app.core.store_changes import COUNTERS
+from app.core.store_claims import ClaimState
 from app.core.store_errors import (
     StoreError,
     StoreNotInitialized,
@@ -103,11 +107,22 @@ class Store:
             # unreachable store (unmounted drive, VPN down), not a new one.
             raise StoreUnavailable(f"cannot reach the store {redact_url(url)}: no such file {path}")
         engine = store_engine(url)
-        with translate_errors(url):
-            current = runner.current_revision(engine, "store")
+        try:
+            with translate_errors(url):
+                current = runner.current_revision(engine, "store")
+        except StoreRefused as refused:
+            engine.dispose()
+            raise StoreNotInitialized(
+                f"{redact_url(url)} is not a Signoff store: {refused.reason}"
+            ) from refused
         head = runner.head_revision("store")
         if current != head:
             engine.dispose()  # a refused store keeps no pooled connection open
+        if current is not None and current.startswith("r"):
+            raise StoreNotInitialized(
+                f"{redact_url(url)} is a Signoff replica (one installation's local copy), not a shared "
+                "store; give the URL of the store the team shares"
+            )
         upgrade_hint = f"run: signoff init-store --store '{redact_url(url)}'"
         if current is None:
             raise StoreNotInitialized(f"{redact_url(url)} is not a Signoff store yet; {upgrade_hint}")
@@ -118,6 +133,12 @@ class Store:
                 f"{redact_url(url)} uses store schema {current}, this Signoff needs {head}; {upgrade_hint}"
             )
         return cls(url, engine)
+
+    def warnings(self) -> list[str]:
+        """Things about this store a reviewer should know (a shared file on a network drive)."""
+        path = sqlite_path(self.url)
+        warning = network_warning(path) if path is not None else None
+        return [warning] if warning else []
 
     def close(self) -> None:
         self.engine.dispose()
@@ -189,14 +210,7 @@ class Store:
     def pull_tickets(self, after_seq: int, limit: int = 5000) -> list[dict[str, Any]]:
         """Tickets changed after a cursor, in change order. Safe against out-of-order commits
         because change_seq is handed out under a lock held to commit (see Counter)."""
-        with self._connect() as conn:
-            rows = conn.execute(
-                select(TICKETS)
-                .where(TICKETS.c.change_seq > after_seq)
-                .order_by(TICKETS.c.change_seq)
-                .limit(limit)
-            ).all()
-        return [r._asdict() for r in rows]
+        return self._changed_since(TICKETS, after_seq, limit)
 
     def ticket_count(self) -> int:
         with self._connect() as conn:
@@ -211,6 +225,51 @@ class Store:
             return PushOutcome()
         with self._transaction() as conn:
             return push_decisions(conn, decisions)
+
+    def pull_decisions(self, after_seq: int, limit: int = 5000) -> list[dict[str, Any]]:
+        """Decisions (every reviewer's) changed after a cursor, in change order."""
+        return self._changed_since(DECISIONS, after_seq, limit)
+
+    def _changed_since(self, table: Table, after_seq: int, limit: int) -> list[dict[str, Any]]:
+        with self._connect() as conn:
+            rows = conn.execute(
+                select(table).where(table.c.change_seq > after_seq).order_by(table.c.change_seq).limit(limit)
+            ).all()
+        return [r._asdict() for r in rows]
+
+    def change_counter(self) -> int:
+        """The highest change number handed out. A replica that has seen more than this is
+        looking at a store restored from an older backup."""
+        with self._connect() as conn:
+            return conn.execute(select(COUNTERS.c.value).where(COUNTERS.c.name == "change")).scalar_one()
+
+    # --- claims --------------------------------------------------------------------------
+
+    def claim(self, ticket_id: int, *, holder: str, client_id: str) -> ClaimState:
+        with self._transaction() as conn:
+            return store_claims.claim(conn, ticket_id, holder=holder, client_id=client_id)
+
+    def release(self, ticket_ids: Sequence[int], *, client_id: str) -> int:
+        with self._transaction() as conn:
+            return store_claims.release(conn, ticket_ids, client_id=client_id)
+
+    def claim_batch(
+        self,
+        *,
+        holder: str,
+        client_id: str,
+        count: int,
+        workflow: str | None = None,
+        queue: str | None = None,
+    ) -> list[ClaimState]:
+        with self._transaction() as conn:
+            return store_claims.claim_batch(
+                conn, holder=holder, client_id=client_id, count=count, workflow=workflow, queue=queue
+            )
+
+    def active_claims(self) -> list[ClaimState]:
+        with self._connect() as conn:
+            return store_claims.active_claims(conn)
 
     def iter_decisions(self, batch_size: int = 5000) -> Iterator[dict[str, Any]]:
         """Every decision as a `signoff.decision/1` record, oldest change first, streamed."""

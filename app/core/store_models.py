@@ -103,3 +103,31 @@ class StoreDecision(StoreModel, table=True):
     supersedes: str | None = Field(default=None, max_length=36)
     received_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     change_seq: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class Claim(StoreModel, table=True):
+    """A lease on a ticket: who reviews it, until when. Rows, not advisory locks, so a claim
+    survives a dropped connection and simply expires when its client dies."""
+
+    __tablename__ = "claims"
+    __table_args__ = (Index("ix_claims_expires_at", "expires_at"),)
+    ticket_id: int = Field(
+        primary_key=True, foreign_key="tickets.id", sa_column_kwargs={"autoincrement": False}
+    )
+    holder: str = Field(max_length=200)
+    client_id: str = Field(max_length=36)
+    claimed_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    version: int = Field(default=1)
+    offline: bool = Field(default=False)
+
+
+# The audit tables live in their own module; importing it here registers them with the metadata.
+from app.core.store_audit_models import (  # noqa: E402, F401
+    AuditCheckpoint,
+    AuditClient,
+    RetentionPolicyRow,
+    RetentionPurge,
+    StoreAuditEntry,
+    TicketRevision,
+)

@@ -1,17 +1,23 @@
 """One sync cycle between a replica and its store: push the outbox, then pull changes.
 
-Push first, so tickets this reviewer decided come back from the store already decided.
+Push first, so tickets this reviewer decided come back from the store already decided. Every
+step is idempotent, so a cycle cut short anywhere (crash, kill, lost connection) is repaired by
+simply running the next one.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from app.core.domain import Role
+from sqlalchemy import Connection
+
+from app.core import audit, audit_store, replica_pull, retention, store_push
+from app.core.domain import Decision, Role, to_rfc3339, utcnow
 from app.core.replica import Replica
-from app.core.store import Store, StoreError
+from app.core.store import PushOutcome, Store, StoreError, StoreRefused
 
 log = logging.getLogger(__name__)
 
@@ -22,12 +28,19 @@ class StoreMismatch(StoreError):
     """The replica was made from another store than the one at this URL."""
 
 
+class StoreRestored(StoreError):
+    """The store is behind what this replica has already seen: restored from an older backup."""
+
+
 @dataclass
 class SyncReport:
     pushed: int = 0
     refused: dict[str, str] = field(default_factory=dict)
     pulled: int = 0
+    decisions_pulled: int = 0
+    rebuilt: bool = False
     error: str | None = None
+    audit_error: str | None = None  # the store refused this installation's audit checkpoint
 
     @property
     def ok(self) -> bool:
@@ -37,6 +50,10 @@ class SyncReport:
         parts = [f"pushed {self.pushed}", f"pulled {self.pulled}"]
         if self.refused:
             parts.append(f"refused by the store {len(self.refused)}")
+        if self.rebuilt:
+            parts.append("replica rebuilt after a store restore")
+        if self.audit_error:
+            parts.append(f"audit log refused by the store: {self.audit_error}")
         if self.error:
             parts.append(f"error: {self.error}")
         return ", ".join(parts)
@@ -66,43 +83,146 @@ class Syncer:
                 f"the store at {self.store.url} is not the store this replica was made from "
                 f"({self.store.store_id} != {self.replica.store_id})"
             )
+        seen = max(self.replica.pull_cursor, self.replica.cursor("decision_cursor"))
+        counter = self.store.change_counter()
+        if seen > counter:
+            raise StoreRestored(
+                f"the store has changes up to #{counter} but this replica has already seen #{seen}: "
+                "it was restored from an older backup"
+            )
+        # Once the restored store has handed out more numbers than we saw (others re-sent their
+        # decisions, upstream sent tickets), the counter no longer tells. A decision it accepted
+        # from us and no longer has still does: a restore loses the latest changes first.
+        latest = self.replica.outbox.last_pushed()
+        if latest is not None:
+            with self.store._connect() as conn:  # no by-id lookup on Store
+                kept = store_push.stored(conn, [latest])
+            if not kept:
+                raise StoreRestored(
+                    f"the store no longer has decision {latest}, which it accepted from this "
+                    "installation: it was restored from an older backup"
+                )
+
+    # --- push ------------------------------------------------------------------------------
 
     def push(self, progress: Progress | None = None) -> tuple[int, dict[str, str]]:
         pushed, refused = 0, {}
-        while batch := self.replica.pending_decisions(self.push_batch):
+        outbox = self.replica.outbox
+        while batch := outbox.take_for_push(self.push_batch):
             try:
-                outcome = self.store.push_decisions(batch)
+                outcome = self._push_batch(batch)
             except StoreError as error:
-                self.replica.note_push_failure([d.decision_id for d in batch], str(error))
+                outbox.note_push_failure([d.decision_id for d in batch], str(error))
                 raise
-            self.replica.mark_pushed(outcome.accepted, outcome.refused, actor=self.actor, role=self.role)
+            outbox.mark_pushed(outcome.accepted, outcome.refused, actor=self.actor, role=self.role)
             pushed += len(outcome.accepted)
             refused.update(outcome.refused)
             if progress:
                 progress("push", pushed)
-            if len(outcome.accepted) + len(outcome.refused) < len(batch):  # pragma: no cover - defensive
-                raise StoreError("the store answered for fewer decisions than were sent")
         return pushed, refused
 
-    def pull(self, progress: Progress | None = None) -> int:
-        self.replica.replace_reference_data(self.store.reason_codes(), self.store.workflows())
-        pulled = 0
-        while rows := self.store.pull_tickets(self.replica.pull_cursor, self.pull_page):
-            pulled += self.replica.apply_pull(rows, rows[-1]["change_seq"])
-            if progress:
-                progress("pull", pulled)
+    def _push_batch(self, batch: Sequence[Decision]) -> PushOutcome:
+        try:
+            return self.store.push_decisions(batch)
+        except StoreRefused:
+            if len(batch) == 1:
+                raise
+        # Something in the batch is unacceptable to the store for good. Find it one by one, so
+        # it is set aside with the store's reason and the rest still goes through.
+        outcome = PushOutcome()
+        for decision in batch:
+            try:
+                single = self.store.push_decisions([decision])
+            except StoreRefused as error:
+                outcome.refused[decision.decision_id] = str(error)
+                continue
+            outcome.accepted.extend(single.accepted)
+            outcome.refused.update(single.refused)
+        return outcome
+
+    # --- pull ------------------------------------------------------------------------------
+
+    def pull(self, progress: Progress | None = None) -> tuple[int, int]:
+        store, replica = self.store, self.replica
+        replica.replace_reference_data(
+            store.reason_codes(), store.workflows(), actor=self.actor, role=self.role
+        )
+        pulled = self._pull_tickets(progress)
+        decisions = 0
+        while rows := store.pull_decisions(replica.cursor("decision_cursor"), self.pull_page):
+            with replica.engine.begin() as conn:
+                conflicts = replica_pull.new_conflicts(conn, rows)
+                decisions += replica_pull.apply_decisions(conn, rows, rows[-1]["change_seq"])
+                self._record_conflicts(conn, conflicts, rows)
             if len(rows) < self.pull_page:
                 break
-        return pulled
+        claims = store.active_claims()
+        with replica.engine.begin() as conn:
+            replica_pull.replace_claims(conn, claims)
+        return pulled, decisions
+
+    def _record_conflicts(
+        self, conn: Connection, conflicts: dict[int, list[str]], rows: Sequence[dict[str, Any]]
+    ) -> None:
+        """Audit each newly seen conflict once, in the same transaction that stores it."""
+        by_ticket = {row["ticket_id"]: row for row in rows}
+        for ticket_id, decision_ids in conflicts.items():
+            row = by_ticket[ticket_id]
+            audit.append(
+                conn,
+                client_id=self.replica.client_id,
+                actor=self.actor,
+                role=str(self.role),
+                event=audit.AuditEvent.CONFLICT_DETECTED,
+                ticket_id=ticket_id,
+                data=audit.conflict_data(
+                    external_id=row["external_id"], workflow=row["workflow"], decision_ids=decision_ids
+                ),
+            )
+
+    def _pull_tickets(self, progress: Progress | None) -> int:
+        replica, cursor, staged = self.replica, self.replica.pull_cursor, 0
+        with replica.engine.begin() as conn:
+            replica_pull.begin(conn)
+        while rows := self.store.pull_tickets(cursor, self.pull_page):
+            with replica.engine.begin() as conn:
+                replica_pull.stage(conn, rows)
+            staged += len(rows)
+            cursor = rows[-1]["change_seq"]
+            if progress:
+                progress("pull", staged)
+            if len(rows) < self.pull_page:
+                break
+        with replica.engine.begin() as conn:
+            applied = replica_pull.commit(conn, cursor) if staged else 0
+            replica_pull.settle_statuses(conn)
+        return applied
+
+    # --- the cycle -------------------------------------------------------------------------
 
     def run_once(self, progress: Progress | None = None) -> SyncReport:
         """Never raises for store trouble: the report carries the error, and the outbox keeps
         everything that did not get through."""
         report = SyncReport()
         try:
-            self.check_identity()
+            try:
+                self.check_identity()
+            except StoreRestored as restored:
+                log.warning("%s; rebuilding the replica", restored)
+                self.replica.rebuild_after_restore(str(restored), actor=self.actor, role=self.role)
+                report.rebuilt = True
             report.pushed, report.refused = self.push(progress)
-            report.pulled = self.pull(progress)
+            report.pulled, report.decisions_pulled = self.pull(progress)
+            policy = retention.load_policy(self.store)
+            retention.purge_replica(self.replica, policy, actor=self.actor, role=str(self.role))
+            # The audit trail travels with the decisions: new entries plus a checkpoint that
+            # the store only accepts if it extends the last one.
+            shipped = audit_store.push_entries(self.replica, self.store, label=self.actor)
+            if not shipped.ok:
+                report.audit_error = shipped.error
+                log.warning("audit push: %s", shipped.error)
+            self.replica.set_info("last_sync_at", to_rfc3339(utcnow()))
+            log.info("sync: %s", report.describe())
         except StoreError as error:
             report.error = str(error)
             log.warning("sync failed: %s", error)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.core import audit
+from app.core.credentials import password_refused
 from app.core.domain import Role
 from app.core.replica import Replica, replica_path
 from app.core.settings import Settings, without_password
@@ -40,16 +42,23 @@ class Workspace:
             self.store.close()
 
 
-def open_workspace(home: Path, store_url: str, *, remember: bool = True) -> Workspace:
+def open_workspace(
+    home: Path, store_url: str, *, remember: bool = True, reviewer: str | None = None, login: bool = False
+) -> Workspace:
     """Open the store (or, when it cannot be reached, the replica of it this installation
-    already has) and the matching replica. Raises StoreError when neither is possible."""
+    already has) and the matching replica. Raises StoreError when neither is possible.
+    `reviewer` overrides the saved reviewer name for this run only; `login` (the window, not
+    headless commands) audits the opening, or the switch from another store."""
     settings = Settings.load(home)
+    previous_store = settings.last_store
     try:
         store: Store | None = Store.open(store_url)
         assert store is not None
         store_id = store.store_id
         error = None
     except StoreError as failure:
+        if password_refused(failure):
+            raise  # a missing or wrong password must be asked for, not hidden behind offline mode
         store_id = settings.known_stores.get(without_password(store_url))
         if store_id is None or not replica_path(home, store_id).exists():
             raise
@@ -60,7 +69,24 @@ def open_workspace(home: Path, store_url: str, *, remember: bool = True) -> Work
     if remember and store is not None:
         settings.remember_store(store_url, store_id)
         settings.save(home)
+    if reviewer:
+        settings.reviewer = reviewer  # after the save: a one-off name is never written down
+    shown_url = without_password(store_url)
+    switched = previous_store is not None and previous_store != shown_url
+    if login:
+        _record_login(replica, settings, shown_url, store_id, previous_store if switched else None)
     return Workspace(home, settings, store_url, replica, store, error)
+
+
+def _record_login(
+    replica: Replica, settings: Settings, url: str, store_id: str, previous_url: str | None
+) -> None:
+    replica.record_event(
+        audit.AuditEvent.STORE_SWITCHED if previous_url else audit.AuditEvent.STORE_OPENED,
+        actor=settings.reviewer,
+        role=Role(settings.role),
+        data=audit.store_data(store_url=url, store_id=store_id, previous_url=previous_url),
+    )
 
 
 def reconnect(workspace: Workspace) -> bool:
