@@ -213,3 +213,59 @@ def test_offline_decisions_wait_and_push_when_the_store_returns(
         assert [d[3] for d in h.decisions()] == [PushState.PUSHED]
     finally:
         h.close()
+
+
+def test_the_next_ticket_can_be_decided_straight_away(harness: Harness) -> None:
+    # The preload cache makes the next ticket appear synchronously while its row is removed:
+    # it must still be the one the keys act on.
+    harness.window.session.preload(harness.window.model.ticket_id(1))
+    harness.runner.shutdown()
+    second = harness.window.model.ticket_id(1)
+    harness.key(Qt.Key.Key_A)
+    harness.key(Qt.Key.Key_1)
+    harness.qtbot.waitUntil(lambda: harness.window._current is not None)
+    assert harness.window._current.ticket.id == second
+    harness.key(Qt.Key.Key_R)
+    assert harness.window.decision_bar.is_picking
+    harness.key(Qt.Key.Key_1)
+    harness.qtbot.waitUntil(lambda: len(harness.decisions()) == 2)
+    assert [d[0] for d in harness.decisions()] == ["approve", "reject"]
+
+
+def test_a_note_then_a_decision_without_the_mouse(harness: Harness) -> None:
+    bar = harness.window.decision_bar
+    harness.key(Qt.Key.Key_N)
+    assert bar.note.hasFocus()
+    harness.qtbot.keyClicks(bar.note, "checked CRM")
+    harness.qtbot.keyClick(bar.note, Qt.Key.Key_Return)  # the note is done: keys go back to the queue
+    assert not bar.note.hasFocus()
+    harness.key(Qt.Key.Key_A)
+    harness.key(Qt.Key.Key_1)
+    harness.qtbot.waitUntil(lambda: len(harness.decisions()) == 1)
+    assert harness.decisions()[0][:3] == ("approve", "ai_correct", "checked CRM")
+    assert bar.note.text() == ""
+
+
+def test_escape_leaves_the_search_for_the_queue(harness: Harness) -> None:
+    window = harness.window
+    search = window.filters.search
+    window.actions_by_id["find"].trigger()
+    assert search.hasFocus()
+    harness.qtbot.keyClicks(search, "lead")
+    harness.qtbot.keyClick(search, Qt.Key.Key_Escape)
+    assert not search.hasFocus()
+    first = window.current_ticket_id()
+    harness.key(Qt.Key.Key_J)  # a shortcut again, not a letter in the search
+    assert search.text() == "lead"
+    harness.qtbot.waitUntil(lambda: window.current_ticket_id() != first)
+
+
+def test_ctrl_z_withdraws_a_decision_before_it_is_sent(harness: Harness) -> None:
+    first = harness.window._current.ticket.id
+    harness.key(Qt.Key.Key_A)
+    harness.key(Qt.Key.Key_1)
+    harness.qtbot.waitUntil(lambda: len(harness.decisions()) == 1)
+    harness.qtbot.keyClick(harness.window.table, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    harness.qtbot.waitUntil(lambda: harness.decisions()[0][3] == "withdrawn")
+    harness.qtbot.waitUntil(lambda: first in harness.window.model.loaded_ids())
+    assert harness.workspace.replica.outbox.waiting_count() == 0

@@ -24,6 +24,7 @@ class ActionId(enum.StrEnum):
     NOTE = "note"
     UNDO = "undo"
     SYNC = "sync"
+    TAKE_OFFLINE = "take_offline"
     FIND = "find"
     SHORTCUTS = "shortcuts"
     QUIT = "quit"
@@ -74,6 +75,13 @@ REGISTRY: tuple[ActionSpec, ...] = (
     ActionSpec(ActionId.PREVIOUS, "&Previous ticket", ("K",), "Go", "Open the previous ticket"),
     ActionSpec(ActionId.FIND, "&Find in queue", ("Ctrl+F", "/"), "Go", "Search the queue"),
     ActionSpec(ActionId.SYNC, "&Sync now", ("F5",), "Store", "Send decisions and fetch new tickets now"),
+    ActionSpec(
+        ActionId.TAKE_OFFLINE,
+        "Take &offline…",
+        ("Ctrl+Shift+O",),
+        "Store",
+        "Check out 50 tickets of this view for review without a connection",
+    ),
     ActionSpec(ActionId.SHORTCUTS, "&Keyboard shortcuts", ("?",), "Help", "Show every shortcut"),
     ActionSpec(ActionId.QUIT, "&Quit", ("Ctrl+Q",), "File", "Quit Signoff"),
 )

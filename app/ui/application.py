@@ -7,21 +7,35 @@ import sys
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Qt
+from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox, QProgressDialog, QWidget
 
+from app.core import audit_store
 from app.core.audit import VerifyResult
+from app.core.credentials import (
+    ResolvedUrl,
+    SessionPasswords,
+    password_of,
+    password_refused,
+    resolve_store_url,
+)
 from app.core.demo import prepare_demo
+from app.core.governance import trail_for
 from app.core.settings import Settings
+from app.core.store import StoreError
+from app.core.urls import url_without_password
 from app.core.workspace import Workspace, open_workspace
 from app.paths import logs_dir
+from app.resources import resource_path
+from app.ui.audit_browser import AuditBrowser
 from app.ui.main_window import MainWindow
+from app.ui.password_dialog import PasswordDialog
 from app.ui.review_session import ReviewSession
 from app.ui.tasks import TaskRunner
 
 log = logging.getLogger(__name__)
-ICON = Path(__file__).resolve().parents[2] / "resources" / "icons" / "signoff.svg"
+ICON = resource_path("icons", "signoff.svg")  # None when no layout has it: no window icon then
 
 
 def configure_logging(home: Path) -> None:
@@ -39,9 +53,8 @@ def application() -> QApplication:
     if not isinstance(app, QApplication):
         app = QApplication(sys.argv[:1])
     app.setApplicationName("Signoff")
-    app.setApplicationDisplayName("Signoff")
     app.setOrganizationName("Signoff")
-    if ICON.exists():
+    if ICON is not None:
         app.setWindowIcon(QIcon(str(ICON)))
     return app
 
@@ -49,14 +62,25 @@ def application() -> QApplication:
 class Launcher(QObject):
     """Opens the workspace on a worker, then shows the window; says clearly what went wrong."""
 
-    def __init__(self, home: Path, store_url: str | None, *, demo: bool, runner: TaskRunner) -> None:
+    def __init__(
+        self,
+        home: Path,
+        store_url: str | None,
+        *,
+        demo: bool,
+        runner: TaskRunner,
+        reviewer: str | None = None,
+    ) -> None:
         super().__init__()
+        self.reviewer = reviewer  # --reviewer: for this run only, never saved
         self.home = home
         self.store_url = store_url
         self.demo = demo
         self.runner = runner
         self.window: MainWindow | None = None
         self.progress: QProgressDialog | None = None
+        self.passwords = SessionPasswords()  # session-only passwords when no keyring works
+        self.password_dialog: PasswordDialog | None = None
 
     def start(self) -> None:
         if self.store_url is None:
@@ -91,7 +115,8 @@ class Launcher(QObject):
             ),
         )
         if answer != QMessageBox.StandardButton.Yes:
-            QApplication.quit()
+            # The event loop has not started yet: a direct quit() would be lost.
+            QTimer.singleShot(0, QApplication.quit)
             return
         self.demo = True
         self._busy(self.tr("Preparing the demo store…"))
@@ -101,33 +126,76 @@ class Launcher(QObject):
         self.store_url = url
         self._busy(self.tr("Opening the store…"))
 
-        def work() -> tuple[Workspace, VerifyResult]:
-            workspace = open_workspace(self.home, url)
-            return workspace, workspace.replica.verify_audit()
+        def work() -> tuple[Workspace, list[str], ResolvedUrl]:
+            # On the sync lane: a hung keyring costs at most its timeout behind "Opening…".
+            resolved = resolve_store_url(url, keyring_timeout_s=4.0, session=self.passwords)
+            workspace = open_workspace(self.home, resolved.url, reviewer=self.reviewer, login=True)
+            warnings = workspace.store.warnings() if workspace.store is not None else []
+            return workspace, warnings, resolved
 
         self.runner.submit("sync", work, self._opened, self._failed)
 
-    def _opened(self, result: tuple[Workspace, VerifyResult]) -> None:
-        workspace, audit = result
+    def _opened(self, result: tuple[Workspace, list[str], ResolvedUrl]) -> None:
+        workspace, warnings, resolved = result
         self._idle()
         session = ReviewSession(workspace, self.runner)
         note = "demo" if self.demo else ("offline" if workspace.store is None else "")
         self.window = MainWindow(session, self.home / "ui.ini", title_note=note)
-        self.window.show()
-        self.window.start()
-        if not audit.ok:
-            _plain_box(
-                self.window,
-                QMessageBox.Icon.Critical,
-                self.tr("Audit log damaged"),
-                self.tr(
-                    "This installation's audit log failed verification. Decisions still work, but the "
-                    "log may have been altered; tell your administrator.\n\n"
-                )
-                + audit.describe(),
+
+        def record(event: str, data: dict[str, object], ticket_id: int | None) -> None:
+            workspace.replica.record_event(
+                event, actor=workspace.reviewer, role=workspace.role, data=data, ticket_id=ticket_id
             )
 
+        browser = AuditBrowser(self.runner, lambda: trail_for(workspace.store, workspace.replica), record)
+        self.window.add_tab(browser, self.tr("Audit"))
+        for warning in warnings:
+            self.window.show_notice(warning)
+        self.window.show()
+        self.window.start()
+        # The chain check reads the whole log (seconds at a million entries): after the window.
+        self.runner.submit("read", lambda: _verify_chain(workspace), self._verified)
+        if resolved.offer_to_save:
+            # A password typed on the command line: offer the keyring, never the settings file.
+            self.password_dialog = PasswordDialog(
+                url_without_password(resolved.url),
+                self.runner,
+                self.passwords,
+                given_password=password_of(resolved.url),
+                parent=self.window,
+            )
+            self.password_dialog.open()
+
+    def _verified(self, result: VerifyResult) -> None:
+        if result.ok or self.window is None:
+            return
+        self.window.show_notice(self.tr("Audit log damaged: ") + result.describe())
+        _plain_box(
+            self.window,
+            QMessageBox.Icon.Critical,
+            self.tr("Audit log damaged"),
+            self.tr(
+                "This installation's audit log failed verification. Decisions still work, but the "
+                "log may have been altered; tell your administrator.\n\n"
+            )
+            + result.describe(),
+        )
+
     def _failed(self, error: Exception) -> None:
+        if self.store_url and password_refused(error):
+            self._idle()
+            self.passwords.forget(self.store_url)
+            bare = url_without_password(self.store_url)  # a refused --store password must not win again
+            dialog = self.password_dialog = PasswordDialog(
+                bare, self.runner, self.passwords, problem=str(error)
+            )
+            dialog.accepted.connect(lambda: self._open(bare))
+            dialog.rejected.connect(lambda: self._show_failure(error))
+            dialog.open()
+            return
+        self._show_failure(error)
+
+    def _show_failure(self, error: Exception) -> None:
         self._idle()
         box = QMessageBox(QMessageBox.Icon.Critical, "Signoff", "")
         box.setTextFormat(Qt.TextFormat.PlainText)
@@ -146,6 +214,18 @@ class Launcher(QObject):
             QApplication.quit()
 
 
+def _verify_chain(workspace: Workspace) -> VerifyResult:
+    """The local chain, and when online also against the store's checkpoint: the only check
+    that catches a local log cut short after it was pushed."""
+    local = workspace.replica.verify_audit()
+    if not local.ok or workspace.store is None:
+        return local
+    try:
+        return audit_store.verify_local_against_store(workspace.replica, workspace.store)
+    except StoreError:
+        return local  # offline after all: the local check stands
+
+
 def _plain_box(parent: QWidget, icon: QMessageBox.Icon, title: str, text: str) -> None:
     box = QMessageBox(icon, title, "", parent=parent)
     box.setTextFormat(Qt.TextFormat.PlainText)
@@ -157,11 +237,8 @@ def run_app(*, home: Path, store_url: str | None, demo: bool, reviewer: str | No
     configure_logging(home)
     app = application()
     settings = Settings.load(home)
-    if reviewer and reviewer != settings.reviewer:
-        settings.reviewer = reviewer
-        settings.save(home)
     runner = TaskRunner()
-    launcher = Launcher(home, store_url or settings.last_store, demo=demo, runner=runner)
+    launcher = Launcher(home, store_url or settings.last_store, demo=demo, runner=runner, reviewer=reviewer)
     launcher.start()
     code = app.exec()
     runner.shutdown()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -20,6 +21,7 @@ from PySide6.QtWidgets import (
 
 from app.core.domain import Action, ReasonCode
 
+REASONS_PER_ROW = 4
 ACTION_KEYS = {Action.APPROVE: "A", Action.REJECT: "R", Action.CLARIFY: "C"}
 ACTION_TEXT = {Action.APPROVE: "Approve", Action.REJECT: "Reject", Action.CLARIFY: "Clarify"}
 
@@ -27,6 +29,7 @@ ACTION_TEXT = {Action.APPROVE: "Approve", Action.REJECT: "Reject", Action.CLARIF
 class DecisionBar(QWidget):
     decided = Signal(str, str, str)  # action, reason code, note
     picking_changed = Signal(bool)
+    note_done = Signal()  # Enter in the note without a decision to complete: back to the queue
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -58,7 +61,9 @@ class DecisionBar(QWidget):
         self.prompt = QLabel()
         self.prompt.setObjectName("reasonPrompt")
         self.prompt.setTextFormat(Qt.TextFormat.PlainText)
-        self.reason_row = QHBoxLayout()
+        # A grid, four to a row: eight reject reasons on one line would widen the whole pane
+        # and squeeze the queue beside it.
+        self.reason_row = QGridLayout()
         self.reason_row.setSpacing(6)
         self.reason_buttons: list[QPushButton] = []
         picker = QWidget()
@@ -149,8 +154,14 @@ class DecisionBar(QWidget):
         self.note.selectAll()
 
     def _note_entered(self) -> None:
-        if self._action is not None and self._held_reason is not None and self.note.text().strip():
-            self._emit(self._held_reason, self.note.text().strip())
+        if self._action is not None and self._held_reason is not None:
+            if self.note.text().strip():
+                self._emit(self._held_reason, self.note.text().strip())
+            else:
+                self.prompt.setText(self.tr("A clarification needs its question: type it, then press Enter"))
+            return
+        # The note is written; the reason digit comes next and must reach the window, not the field.
+        self.note_done.emit()
 
     def _emit(self, code: str, note: str) -> None:
         action = self._action
@@ -172,7 +183,8 @@ class DecisionBar(QWidget):
             button.setAccessibleName(reason.label)
             button.setCheckable(True)
             button.clicked.connect(lambda _checked=False, n=number: self.choose(n))
-            self.reason_row.addWidget(button)
+            button.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+            self.reason_row.addWidget(button, (number - 1) // REASONS_PER_ROW, (number - 1) % REASONS_PER_ROW)
             self.reason_buttons.append(button)
 
     def _sync_buttons(self) -> None:

@@ -5,9 +5,17 @@ from __future__ import annotations
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QLineEdit, QWidget
 
-from app.core.domain import Queue, QueueQuery
+from app.core.domain import Queue, QueueQuery, TicketStatus
 
 SORT_LABELS = {"due": "Due time", "confidence": "Confidence", "age": "Age (oldest first)"}
+# What a reviewer can look at: the open queue, and decided tickets to correct a decision.
+VIEW_LABELS = {
+    TicketStatus.OPEN: "To review",
+    TicketStatus.AWAITING_CLARIFICATION: "Awaiting clarification",
+    TicketStatus.ESCALATED: "Escalated",
+    TicketStatus.CONFLICT: "Conflicts",
+    TicketStatus.DECIDED: "Decided",
+}
 SEARCH_DEBOUNCE_MS = 250
 
 
@@ -17,6 +25,11 @@ class FilterBar(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("filterBar")
+        self.view = QComboBox()
+        self.view.setObjectName("viewFilter")
+        self.view.setAccessibleName(self.tr("Which tickets"))
+        for status, label in VIEW_LABELS.items():
+            self.view.addItem(self.tr(label), str(status))
         self.workflow = QComboBox()
         self.workflow.setObjectName("workflowFilter")
         self.workflow.setAccessibleName(self.tr("Workflow filter"))
@@ -43,11 +56,14 @@ class FilterBar(QWidget):
         self._debounce.setInterval(SEARCH_DEBOUNCE_MS)
         self._debounce.timeout.connect(self._emit)
         self.search.textChanged.connect(lambda _text: self._debounce.start())
-        for combo in (self.workflow, self.queue, self.sort):
+        for combo in (self.view, self.workflow, self.queue, self.sort):
             combo.currentIndexChanged.connect(lambda _index: self._emit())
 
+        for combo in (self.view, self.workflow, self.queue, self.sort):
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(6, 0, 6, 0)
+        layout.addWidget(self.view)
         layout.addWidget(self.workflow)
         layout.addWidget(self.queue)
         layout.addWidget(self.search, 1)
@@ -73,11 +89,12 @@ class FilterBar(QWidget):
             queue=self.queue.currentData(),
             text=self.search.text().strip(),
             sort=self.sort.currentData() or "due",
+            status=self.view.currentData() or TicketStatus.OPEN,
         )
 
     def restore(self, query: QueueQuery) -> None:
         """Put saved filters back without emitting for each control."""
-        for combo, value in ((self.queue, query.queue), (self.sort, query.sort)):
+        for combo, value in ((self.queue, query.queue), (self.sort, query.sort), (self.view, query.status)):
             combo.blockSignals(True)
             combo.setCurrentIndex(max(0, combo.findData(value)))
             combo.blockSignals(False)
@@ -90,6 +107,11 @@ class FilterBar(QWidget):
         self.search.blockSignals(True)
         self.search.setText(query.text)
         self.search.blockSignals(False)
+
+    def is_filtered(self) -> bool:
+        """Anything narrowing the view besides which tickets (the view combo) it shows."""
+        query = self.query()
+        return bool(query.workflow or query.queue or query.text)
 
     def _emit(self) -> None:
         self.query_changed.emit(self.query())

@@ -6,7 +6,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QItemSelectionModel, QModelIndex, QSettings, Qt, QTimer
+from PySide6.QtCore import (
+    QItemSelectionModel,
+    QModelIndex,
+    Qt,
+    QTimer,
+)
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -23,14 +28,17 @@ from PySide6.QtWidgets import (
 
 from app.core.domain import Action, Decision, QueueQuery
 from app.core.settings import without_password
+from app.core.store_claims import ClaimState
 from app.ui.actions import REASON_ACTIONS, SPECS, ActionId, build_actions
+from app.ui.banners import ClaimBanner, NoticeBar
 from app.ui.decision_bar import DecisionBar
 from app.ui.filter_bar import FilterBar
 from app.ui.queue_model import TICKET_ID_ROLE, QueueModel
-from app.ui.review_session import LoadedTicket, ReviewSession, SyncState
+from app.ui.review_session import PUSH_DEBOUNCE_MS, LoadedTicket, ReviewSession
 from app.ui.shortcuts_dialog import ShortcutsDialog
-from app.ui.status_panel import SyncStatus
+from app.ui.sync_feedback import SyncFeedback
 from app.ui.ticket_panes import TicketDetail
+from app.ui.window_state import WindowState
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +60,10 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.setObjectName("mainWindow")
         self.session = session
-        self._ui_settings = QSettings(str(ui_settings), QSettings.Format.IniFormat)
+        self._state = WindowState(ui_settings, session.workspace.replica.store_id)
         self._current: LoadedTicket | None = None
         self._select_after_load: int | None = None
+        self._live_claims: dict[int, ClaimState | None] = {}  # latest claim answers, by ticket
         workspace = session.workspace
         store = without_password(workspace.store_url)
         title = f"Signoff — {store} — {workspace.reviewer} ({workspace.role})"
@@ -66,10 +75,11 @@ class MainWindow(QMainWindow):
         self.count_label = QLabel()
         self.count_label.setObjectName("queueCount")
         self.count_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.claim_banner = ClaimBanner()
         self.detail = TicketDetail()
         self.decision_bar = DecisionBar()
-        self.sync_status = SyncStatus()
-        self.statusBar().addPermanentWidget(self.sync_status)
+        self.sync = SyncFeedback(session, self, self.filters)
+        self.sync_status = self.sync.status
 
         left = QWidget()
         left_layout = QVBoxLayout(left)
@@ -79,6 +89,7 @@ class MainWindow(QMainWindow):
         right = QWidget()
         right_layout = QVBoxLayout(right)
         right_layout.setContentsMargins(0, 0, 6, 6)
+        right_layout.addWidget(self.claim_banner)
         right_layout.addWidget(self.detail, 1)
         right_layout.addWidget(self.decision_bar)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
@@ -93,6 +104,8 @@ class MainWindow(QMainWindow):
         central_layout = QVBoxLayout(review_page)
         central_layout.setContentsMargins(0, 6, 0, 0)
         self.filters.setContentsMargins(6, 0, 6, 0)
+        self.notice = NoticeBar()
+        central_layout.addWidget(self.notice)
         central_layout.addWidget(self.filters)
         central_layout.addWidget(self.splitter, 1)
         # Review is the first tab; audit, dashboard and settings join as tabs of their own.
@@ -110,8 +123,9 @@ class MainWindow(QMainWindow):
         self._clock.setInterval(CLOCK_TICK_MS)
         self._clock.timeout.connect(self.model.tick)
         self._clock.start()
-        self._restore()
-        self.sync_status.show_state(session.state())
+        self._saved_tab = self._state.restore(
+            self, self._splitters(), self.table.horizontalHeader(), self.filters
+        )
 
     # --- construction ------------------------------------------------------------------
 
@@ -134,7 +148,7 @@ class MainWindow(QMainWindow):
         header.setStretchLastSection(False)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         header.setMinimumSectionSize(48)
-        for column, width in ((0, 118), (2, 150), (3, 56), (4, 64), (5, 92)):
+        for column, width in ((0, 128), (2, 150), (3, 56), (4, 64), (5, 92)):
             table.setColumnWidth(column, width)
         return table
 
@@ -145,10 +159,11 @@ class MainWindow(QMainWindow):
             ActionId.CLARIFY: lambda: self.begin_decision(Action.CLARIFY),
             ActionId.NEXT: lambda: self.move(1),
             ActionId.PREVIOUS: lambda: self.move(-1),
-            ActionId.CANCEL: self.decision_bar.cancel,
+            ActionId.CANCEL: self._cancel,
             ActionId.NOTE: self.decision_bar.focus_note,
             ActionId.UNDO: self.session.undo_last,
-            ActionId.SYNC: self.session.sync_now,
+            ActionId.SYNC: self.sync.sync_now,
+            ActionId.TAKE_OFFLINE: self.sync.take_offline,
             ActionId.FIND: self._focus_search,
             ActionId.SHORTCUTS: self.show_shortcuts,
             ActionId.QUIT: self.close,
@@ -179,12 +194,13 @@ class MainWindow(QMainWindow):
         session.decision_recorded.connect(self._decision_recorded)
         session.decision_failed.connect(self._decision_failed)
         session.undone.connect(self._undone)
-        session.undo_refused.connect(lambda message: self.statusBar().showMessage(message, 6000))
-        session.sync_state_changed.connect(self._sync_state_changed)
+        session.undo_refused.connect(lambda message: self.statusBar().showMessage(message, 10000))
         session.replica_changed.connect(self._replica_changed)
+        session.claim_changed.connect(self._claim_changed)
         self.decision_bar.decided.connect(self._decided)
         self.decision_bar.picking_changed.connect(self._set_reason_keys_enabled)
-        self.sync_status.clicked.connect(self._show_sync_details)
+        self.decision_bar.note_done.connect(self.table.setFocus)
+        self.filters.search.returnPressed.connect(self.table.setFocus)
 
     # --- start and stop ----------------------------------------------------------------
 
@@ -196,29 +212,9 @@ class MainWindow(QMainWindow):
         self.model.set_query(self.filters.query())
         self.session.start()
 
-    def _restore(self) -> None:
-        s = self._ui_settings
-        geometry = s.value("window/geometry")
-        if isinstance(geometry, QByteArray) and self.restoreGeometry(geometry):
-            self._keep_on_screen()
-        else:
-            self.resize(1440, 860)
-        for key, splitter in (
-            ("window/splitter", self.splitter),
-            ("window/detailSplitter", self._detail_splitter()),
-        ):
-            state = s.value(key)
-            if isinstance(state, QByteArray) and splitter is not None:
-                splitter.restoreState(state)
-        self._saved_tab = int(s.value("window/tab") or 0)
-        self.filters.restore(
-            QueueQuery(
-                workflow=s.value("queue/workflow") or None,
-                queue=s.value("queue/queue") or None,
-                text=str(s.value("queue/text") or ""),
-                sort=str(s.value("queue/sort") or "due"),
-            )
-        )
+    def show_notice(self, text: str) -> None:
+        """A standing warning above the queue (network share, damaged audit log …)."""
+        self.notice.add(text)
 
     def add_tab(self, page: QWidget, title: str) -> int:
         return self.tabs.addTab(page, title)
@@ -232,31 +228,14 @@ class MainWindow(QMainWindow):
         if not on_review:
             self.decision_bar.cancel()
 
-    def _keep_on_screen(self) -> None:
-        """A window saved on a monitor that is gone opens on the primary screen instead."""
-        screen = self.screen()
-        if screen is None:
-            return
-        if not any(s.availableGeometry().intersects(self.frameGeometry()) for s in screen.virtualSiblings()):
-            self.move(screen.availableGeometry().topLeft())
-
     def _detail_splitter(self) -> QSplitter | None:
         return self.detail.findChild(QSplitter, "detailSplitter")
 
+    def _splitters(self) -> dict[str, QSplitter | None]:
+        return {"splitter": self.splitter, "detailSplitter": self._detail_splitter()}
+
     def save_state(self) -> None:
-        s = self._ui_settings
-        s.setValue("window/geometry", self.saveGeometry())
-        s.setValue("window/splitter", self.splitter.saveState())
-        s.setValue("window/tab", self.tabs.currentIndex())
-        detail_splitter = self._detail_splitter()
-        if detail_splitter is not None:
-            s.setValue("window/detailSplitter", detail_splitter.saveState())
-        query = self.filters.query()
-        s.setValue("queue/workflow", query.workflow or "")
-        s.setValue("queue/queue", query.queue or "")
-        s.setValue("queue/text", query.text)
-        s.setValue("queue/sort", query.sort)
-        s.sync()
+        self._state.save(self, self._splitters(), self.table.horizontalHeader(), self.filters, self.tabs)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.save_state()
@@ -272,6 +251,7 @@ class MainWindow(QMainWindow):
         self.model.set_query(query)
 
     def _replica_changed(self) -> None:
+        self._live_claims.clear()  # the sync brought the store's claims: fresher than old answers
         self._select_after_load = self.current_ticket_id()
         self.session.runner.submit("read", self.session.workflows, self.filters.set_workflows)
         self.model.reload()
@@ -321,6 +301,7 @@ class MainWindow(QMainWindow):
     def _ticket_loaded(self, loaded: LoadedTicket | None) -> None:
         self._current = loaded
         if loaded is None:
+            self.claim_banner.hide()
             self.detail.show_ticket(
                 None, queue_empty=self.model.rowCount() == 0 and not self.model.is_loading
             )
@@ -328,6 +309,7 @@ class MainWindow(QMainWindow):
             return
         self.detail.show_ticket(loaded.ticket)
         self.decision_bar.set_ticket_reasons(loaded.reasons)
+        self._show_claim(loaded.ticket.id, loaded.ticket.claimed_by)
 
     # --- deciding ----------------------------------------------------------------------
 
@@ -336,6 +318,12 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(self.tr("No ticket selected"), 4000)
             return
         self.decision_bar.begin(action)
+
+    def _cancel(self) -> None:
+        """Esc: close the reason picker, and hand the keys back to the queue from any text field
+        (the one-key shortcuts need the focus there)."""
+        self.decision_bar.cancel()
+        self.table.setFocus()
 
     def _set_reason_keys_enabled(self, enabled: bool) -> None:
         for action_id in REASON_ACTIONS:
@@ -347,24 +335,33 @@ class MainWindow(QMainWindow):
         if self._current is None:
             return
         ticket_id = self._current.ticket.id
-        self.session.decide(ticket_id, Action(action), reason_code, note or None)
+        self.session.decide(
+            ticket_id, Action(action), reason_code, note or None, supersedes=self._current.correctable
+        )
         # The decided ticket leaves the queue at once and the next one opens: the write
-        # finishes on the write lane while the reviewer is already reading.
-        row = self.model.remove_ticket(ticket_id)
+        # finishes on the write lane while the reviewer is already reading. Removing the row
+        # moves the current index, which opens the next ticket (often straight from the
+        # preload cache), so `_current` must be cleared before, never after.
         self._current = None
+        self.table.setFocus()  # keys decide again, wherever the note or search left focus
+        row = self.model.remove_ticket(ticket_id)
         if row is None or self.model.rowCount() == 0:
             self.session.open_ticket(None)
             if self.model.canFetchMore():
                 self.model.fetchMore()
             return
-        self.select_row(min(row, self.model.rowCount() - 1))
+        target = min(row, self.model.rowCount() - 1)
+        if self.table.currentIndex().row() != target:
+            self.select_row(target)
+        elif self._current is None:
+            self.session.open_ticket(self.model.ticket_id(target))
 
     def _decision_recorded(self, decision: Decision) -> None:
         self.statusBar().showMessage(
             self.tr("Recorded: {0} · {1} — {2}  (Ctrl+Z to undo)").format(
                 decision.action, decision.reason_code, decision.external_id
             ),
-            5000,
+            PUSH_DEBOUNCE_MS,
         )
 
     def _decision_failed(self, message: str, ticket_id: int) -> None:
@@ -386,18 +383,19 @@ class MainWindow(QMainWindow):
 
     # --- sync --------------------------------------------------------------------------
 
-    def _sync_state_changed(self, state: SyncState) -> None:
-        self.sync_status.show_state(state)
+    def _claim_changed(self, ticket_id: int, state: ClaimState | None) -> None:
+        # The claim answer (claim lane) and the ticket (read lane) race: keep the answer for
+        # when the ticket arrives, since it is fresher than the replica's last-sync view.
+        self._live_claims[ticket_id] = state
+        if self._current is not None and self._current.ticket.id == ticket_id:
+            self._show_claim(ticket_id, self._current.ticket.claimed_by)
 
-    def _show_sync_details(self) -> None:
-        state = self.sync_status.state
-        if state is None:
-            return
-        box = QMessageBox(QMessageBox.Icon.Information, self.tr("Sync status"), "", parent=self)
-        box.setTextFormat(Qt.TextFormat.PlainText)
-        detail = state.last_error or self.tr("No errors.")
-        box.setText(self.sync_status.text() + "\n\n" + detail)
-        box.open()
+    def _show_claim(self, ticket_id: int, synced_holder: str | None) -> None:
+        if ticket_id in self._live_claims:
+            state = self._live_claims[ticket_id]
+            self.claim_banner.show_claim(state.holder if state else None, state.expires_at if state else None)
+        else:
+            self.claim_banner.show_claim(synced_holder)
 
     # --- small things ------------------------------------------------------------------
 

@@ -179,7 +179,7 @@ class QueueModel(QAbstractTableModel):
             case 0:
                 return due_text(item.due_at, self._now)
             case 1:
-                return item.title
+                return f"[{item.claimed_by}] {item.title}" if item.claimed_by else item.title
             case 2:
                 return item.workflow
             case 3:

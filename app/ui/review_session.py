@@ -15,6 +15,9 @@ from datetime import datetime
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from app.core.domain import Action, Decision, QueueQuery, QueueRow, ReasonCode, TicketView, utcnow
+from app.core.replica import DECIDABLE
+from app.core.store import StoreUnavailable
+from app.core.store_claims import ClaimState
 from app.core.sync import SyncReport
 from app.core.workspace import Workspace, reconnect
 from app.ui.tasks import TaskRunner
@@ -22,14 +25,19 @@ from app.ui.tasks import TaskRunner
 log = logging.getLogger(__name__)
 
 DECIDE_ACTIONS = (Action.APPROVE, Action.REJECT, Action.CLARIFY)
-PUSH_DEBOUNCE_MS = 1500
+# Decisions wait this long before the push, so Ctrl+Z can still withdraw them; the status
+# bar's undo hint stays up just as long.
+PUSH_DEBOUNCE_MS = 8000
+UNDO_DEPTH = 50
 PRELOAD_CACHE = 16
 
 
 @dataclass(frozen=True)
 class LoadedTicket:
     ticket: TicketView
-    reasons: dict[Action, list[ReasonCode]]
+    reasons: dict[Action, list[ReasonCode]]  # empty when this reviewer cannot decide it now
+    # This installation's decision on it that reached the store: a new one corrects it.
+    correctable: str | None = None
 
 
 @dataclass(frozen=True)
@@ -51,6 +59,9 @@ class ReviewSession(QObject):
     sync_state_changed = Signal(object)  # SyncState
     sync_finished = Signal(object)  # SyncReport
     replica_changed = Signal()  # new or changed tickets arrived
+    sync_progress = Signal(str, int)  # phase, items so far (emitted from the sync worker)
+    claim_changed = Signal(int, object)  # ticket id, ClaimState | None
+    offline_taken = Signal(int)  # how many tickets were checked out for offline review
 
     def __init__(self, workspace: Workspace, runner: TaskRunner, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -58,7 +69,9 @@ class ReviewSession(QObject):
         self.runner = runner
         self._cache: OrderedDict[int, LoadedTicket] = OrderedDict()
         self._wanted: int | None = None
-        self._undo_stack: list[tuple[Decision, int]] = []  # (decision, ticket id)
+        # (decision id, ticket id), pushed at the key press: Ctrl+Z right after a decision must
+        # work even before the write lane has finished recording it (it runs after it, in order).
+        self._undo_stack: list[tuple[str, int]] = []
         self._syncing = False
         self._last_sync: datetime | None = None
         self._last_error: str | None = workspace.store_error
@@ -90,15 +103,23 @@ class ReviewSession(QObject):
         ticket = replica.ticket(ticket_id)
         if ticket is None:
             return None
+        correctable = None
+        if ticket.status not in DECIDABLE:
+            last = replica.last_decision(ticket_id)
+            correctable = last.decision_id if last is not None else None
+            if correctable is None:
+                return LoadedTicket(ticket, {})
         reasons = {action: replica.reason_codes(action, ticket.workflow) for action in DECIDE_ACTIONS}
-        return LoadedTicket(ticket, reasons)
+        return LoadedTicket(ticket, reasons, correctable)
 
     def open_ticket(self, ticket_id: int | None) -> None:
-        """Show a ticket: from the preload cache at once, else from the replica."""
+        """Show a ticket: from the preload cache at once, else from the replica. When online,
+        also claim it, so other reviewers see it is in review."""
         self._wanted = ticket_id
         if ticket_id is None:
             self.ticket_loaded.emit(None)
             return
+        self._claim(ticket_id)
         cached = self._cache.get(ticket_id)
         if cached is not None:
             self.ticket_loaded.emit(cached)
@@ -106,6 +127,45 @@ class ReviewSession(QObject):
         self.runner.submit(
             "read", lambda: self._load(ticket_id), lambda loaded: self._loaded(ticket_id, loaded)
         )
+
+    def _claim(self, ticket_id: int) -> None:
+        store = self.workspace.store
+        if store is None or not self.is_online:
+            return
+        reviewer, client_id = self.workspace.reviewer, self.workspace.replica.client_id
+
+        def claim() -> ClaimState:
+            return store.claim(ticket_id, holder=reviewer, client_id=client_id)
+
+        def done(state: ClaimState) -> None:
+            if ticket_id == self._wanted:
+                self.claim_changed.emit(ticket_id, None if state.held_by(client_id) else state)
+
+        # A failed claim is not worth a dialog: review goes on, and sync reports the store.
+        self.runner.submit("claim", claim, done, lambda error: log.info("claim failed: %s", error))
+
+    def take_offline(self, count: int = 50, *, workflow: str | None = None, queue: str | None = None) -> None:
+        """Check out a batch of my queue with a long lease, then sync, for review without a
+        connection (train, gala)."""
+        workspace = self.workspace
+        reviewer, client_id = workspace.reviewer, workspace.replica.client_id
+
+        def work() -> tuple[int, tuple[SyncReport, int, int]]:
+            if not reconnect(workspace) or workspace.store is None:
+                raise StoreUnavailable(workspace.store_error or "the store cannot be reached")
+            taken = workspace.store.claim_batch(
+                holder=reviewer, client_id=client_id, count=count, workflow=workflow, queue=queue
+            )
+            return len(taken), self._cycle(manual=True)
+
+        def done(result: tuple[int, tuple[SyncReport, int, int]]) -> None:
+            taken, cycle = result
+            self._synced(cycle)
+            self.offline_taken.emit(taken)
+
+        self._syncing = True
+        self._emit_state()
+        self.runner.submit("sync", work, done, self._sync_crashed)
 
     def preload(self, ticket_id: int | None) -> None:
         """Fetch the ticket the reviewer will most likely open next, so it shows instantly."""
@@ -136,11 +196,22 @@ class ReviewSession(QObject):
 
     # --- deciding ----------------------------------------------------------------------
 
-    def decide(self, ticket_id: int, action: Action, reason_code: str, note: str | None) -> str:
-        """Record a decision on the write lane. Its id and time are fixed now, at the key press."""
+    def decide(
+        self,
+        ticket_id: int,
+        action: Action,
+        reason_code: str,
+        note: str | None,
+        *,
+        supersedes: str | None = None,
+    ) -> str:
+        """Record a decision on the write lane. Its id and time are fixed now, at the key press.
+        `supersedes` makes it a correction of a decision that already reached the store."""
         decision_id, decided_at = str(uuid.uuid4()), utcnow()
         replica, reviewer, role = self.workspace.replica, self.workspace.reviewer, self.workspace.role
         self.forget(ticket_id)
+        self._undo_stack.append((decision_id, ticket_id))
+        del self._undo_stack[:-UNDO_DEPTH]
 
         def write() -> Decision:
             return replica.record_decision(
@@ -152,18 +223,23 @@ class ReviewSession(QObject):
                 note=note,
                 decision_id=decision_id,
                 decided_at=decided_at,
+                supersedes=supersedes,
             )
 
         self.runner.submit(
             "write",
             write,
             lambda decision: self._recorded(decision, ticket_id),
-            lambda error: self.decision_failed.emit(str(error), ticket_id),
+            lambda error: self._failed(decision_id, ticket_id, error),
         )
         return decision_id
 
+    def _failed(self, decision_id: str, ticket_id: int, error: Exception) -> None:
+        if (decision_id, ticket_id) in self._undo_stack:
+            self._undo_stack.remove((decision_id, ticket_id))
+        self.decision_failed.emit(str(error), ticket_id)
+
     def _recorded(self, decision: Decision, ticket_id: int) -> None:
-        self._undo_stack.append((decision, ticket_id))
         self._waiting += 1
         self._emit_state()
         self.decision_recorded.emit(decision)
@@ -174,12 +250,12 @@ class ReviewSession(QObject):
         if not self._undo_stack:
             self.undo_refused.emit(self.tr("Nothing to undo"))
             return
-        decision, ticket_id = self._undo_stack.pop()
+        decision_id, ticket_id = self._undo_stack.pop()
         replica, reviewer, role = self.workspace.replica, self.workspace.reviewer, self.workspace.role
 
         def undo() -> tuple[bool, int]:
-            withdrawn = replica.undo(decision.decision_id, actor=reviewer, role=role)
-            return withdrawn, replica.waiting_count()
+            withdrawn = replica.undo(decision_id, actor=reviewer, role=role)
+            return withdrawn, replica.outbox.waiting_count()
 
         def done(result: tuple[bool, int]) -> None:
             withdrawn, waiting = result
@@ -191,8 +267,8 @@ class ReviewSession(QObject):
             else:
                 self.undo_refused.emit(
                     self.tr(
-                        "That decision has already been sent to the store; "
-                        "decide the ticket again to correct it"
+                        "That decision has already been sent to the store. To correct it, open the "
+                        "Decided view and decide the ticket again: both decisions stay on record."
                     )
                 )
 
@@ -210,28 +286,36 @@ class ReviewSession(QObject):
 
     def start(self) -> None:
         self.sync_timer.start()
+        self.runner.submit("read", lambda: self.workspace.replica.last_sync, self._got_last_sync)
         self.sync_now()
 
-    def sync_now(self) -> None:
+    def _got_last_sync(self, moment: datetime | None) -> None:
+        if self._last_sync is None:
+            self._last_sync = moment
+            self._emit_state()
+
+    def sync_now(self, *, manual: bool = False) -> None:
+        """One sync cycle on the sync lane. `manual` (F5) also cancels push back-off."""
         if self._syncing:
             return
         self._syncing = True
         self._push_timer.stop()
         self._emit_state()
+        self.runner.submit("sync", lambda: self._cycle(manual=manual), self._synced, self._sync_crashed)
+
+    def _cycle(self, *, manual: bool) -> tuple[SyncReport, int, int]:
+        """Runs on the sync lane."""
         workspace = self.workspace
-
-        def cycle() -> tuple[SyncReport, int, int]:
-            if not reconnect(workspace):
-                report = SyncReport(error=workspace.store_error)
-            else:
-                syncer = workspace.syncer()
-                assert syncer is not None
-                workspace.replica.retry_now()
-                report = syncer.run_once()
-            status = workspace.replica.status()
-            return report, status.waiting, status.rejected
-
-        self.runner.submit("sync", cycle, self._synced, self._sync_crashed)
+        if not reconnect(workspace):
+            report = SyncReport(error=workspace.store_error)
+        else:
+            syncer = workspace.syncer()
+            assert syncer is not None
+            if manual:
+                workspace.replica.outbox.retry_now()
+            report = syncer.run_once(progress=self.sync_progress.emit)
+        status = workspace.replica.outbox.status()
+        return report, status.waiting, status.rejected
 
     def _synced(self, result: tuple[SyncReport, int, int]) -> None:
         report, self._waiting, self._rejected = result
@@ -239,10 +323,7 @@ class ReviewSession(QObject):
         self._last_error = report.error
         if report.ok:
             self._last_sync = utcnow()
-            if report.pushed:
-                # Pushed decisions can no longer be withdrawn, only corrected.
-                self._undo_stack.clear()
-        if report.pulled:
+        if report.pulled or report.decisions_pulled or report.rebuilt:
             self.clear_cache()
             self.replica_changed.emit()
         self._emit_state()

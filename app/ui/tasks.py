@@ -16,7 +16,7 @@ from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
 log = logging.getLogger(__name__)
 
-LANES = ("read", "write", "sync")
+LANES = ("read", "write", "sync", "claim")
 
 
 class _Relay(QObject):

@@ -106,15 +106,30 @@ class TicketDetail(QWidget):
                 self._render(self._ticket)
 
     def show_ticket(
-        self, ticket: TicketView | None, *, now: datetime | None = None, queue_empty: bool = False
+        self,
+        ticket: TicketView | None,
+        *,
+        now: datetime | None = None,
+        queue_empty: bool = False,
+        filtered: bool = False,
     ) -> None:
-        """Show one ticket, or the empty state for None. `now` pins relative times (tests)."""
+        """Show one ticket, or the empty state for None. `now` pins relative times (tests);
+        `filtered` says the view is empty because of filters, not because the work is done."""
         self._now = as_utc(now) if now is not None else None
         changed = ticket is None or self._ticket is None or ticket.id != self._ticket.id
         self._ticket = ticket
         if ticket is None:
             self._clock.stop()
-            if queue_empty:
+            if queue_empty and filtered:
+                self._empty_title.setText(self.tr("No tickets match this view"))
+                self._empty_hint.setText(
+                    self.tr(
+                        "Clear the search or the filters above to see the whole queue. "
+                        "The search looks at ids, summaries, organisations and proposals, "
+                        "not names or emails."
+                    )
+                )
+            elif queue_empty:
                 self._empty_title.setText(self.tr("Queue is empty"))
                 self._empty_hint.setText(self.tr("Nothing needs a human right now."))
             else:
