@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,9 +37,13 @@ def db_text(text: str) -> str:
     return text.replace("\x00", "\ufffd")
 
 
-def ticket_columns(ticket: dict[str, Any]) -> dict[str, Any]:
-    """The indexed columns a ticket row carries besides its payload."""
-    routing = policy.route(ticket)
+Router = Callable[[dict[str, Any]], policy.Routing]
+
+
+def ticket_columns(ticket: dict[str, Any], router: Router = policy.route) -> dict[str, Any]:
+    """The indexed columns a ticket row carries besides its payload. `router` decides queue,
+    priority and due time (the workflow's policy; the defaults when none is given)."""
+    routing = router(ticket)
     payload = canonical_json(ticket)
     return {
         "source": db_text(ticket["source"]),
@@ -64,7 +68,10 @@ def ticket_key(ticket: dict[str, Any]) -> tuple[str, str]:
 
 
 def ingest_chunk(
-    conn: Connection, chunk: Sequence[tuple[int, dict[str, Any]]], outcome: IngestOutcome
+    conn: Connection,
+    chunk: Sequence[tuple[int, dict[str, Any]]],
+    outcome: IngestOutcome,
+    router: Router = policy.route,
 ) -> None:
     lock_changes(conn)
     keys = {ticket_key(t) for _, t in chunk}
@@ -86,7 +93,7 @@ def ingest_chunk(
     updates: dict[int, dict[str, Any]] = {}
     for line, ticket in chunk:
         key = ticket_key(ticket)
-        columns = ticket_columns(ticket)
+        columns = ticket_columns(ticket, router)
         if key in new_rows:  # same ticket twice in one batch: the later line wins
             if new_rows[key]["content_hash"] == columns["content_hash"]:
                 outcome.unchanged += 1
