@@ -138,17 +138,8 @@ class Launcher(QObject):
     def _opened(self, result: tuple[Workspace, list[str], ResolvedUrl]) -> None:
         workspace, warnings, resolved = result
         self._idle()
-        session = ReviewSession(workspace, self.runner)
         note = "demo" if self.demo else ("offline" if workspace.store is None else "")
-        self.window = MainWindow(session, self.home / "ui.ini", title_note=note)
-
-        def record(event: str, data: dict[str, object], ticket_id: int | None) -> None:
-            workspace.replica.record_event(
-                event, actor=workspace.reviewer, role=workspace.role, data=data, ticket_id=ticket_id
-            )
-
-        browser = AuditBrowser(self.runner, lambda: trail_for(workspace.store, workspace.replica), record)
-        self.window.add_tab(browser, self.tr("Audit"))
+        self.window = build_window(workspace, self.runner, self.home / "ui.ini", title_note=note)
         for warning in warnings:
             self.window.show_notice(warning)
         self.window.show()
@@ -212,6 +203,24 @@ class Launcher(QObject):
             self.runner.submit("sync", lambda: prepare_demo(self.home), self._open, self._failed)
         else:
             QApplication.quit()
+
+
+def build_window(
+    workspace: Workspace, runner: TaskRunner, ui_settings: Path, *, title_note: str = ""
+) -> MainWindow:
+    """The reviewer window with all its tabs, wired to the workspace (also used by the
+    screenshot script, so the pictures show what users get)."""
+    session = ReviewSession(workspace, runner)
+    window = MainWindow(session, ui_settings, title_note=title_note)
+
+    def record(event: str, data: dict[str, object], ticket_id: int | None) -> None:
+        workspace.replica.record_event(
+            event, actor=workspace.reviewer, role=workspace.role, data=data, ticket_id=ticket_id
+        )
+
+    browser = AuditBrowser(runner, lambda: trail_for(workspace.store, workspace.replica), record)
+    window.add_tab(browser, window.tr("Audit"))
+    return window
 
 
 def _verify_chain(workspace: Workspace) -> VerifyResult:

@@ -23,9 +23,7 @@ from app.core.demo import prepare_demo
 from app.core.domain import Action
 from app.core.settings import Settings
 from app.core.workspace import open_workspace
-from app.ui.application import application
-from app.ui.main_window import MainWindow
-from app.ui.review_session import ReviewSession
+from app.ui.application import application, build_window
 from app.ui.tasks import TaskRunner
 
 OUT = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent
@@ -63,8 +61,7 @@ def main() -> None:
     assert syncer is not None
     syncer.run_once()
     runner = TaskRunner()
-    session = ReviewSession(workspace, runner)
-    window = MainWindow(session, home / "ui.ini", title_note="demo")
+    window = build_window(workspace, runner, home / "ui.ini", title_note="demo")
     window.resize(1600, 900)
     window.show()
     window.start()
@@ -75,6 +72,25 @@ def main() -> None:
     wait_until(lambda: window.decision_bar.is_picking)
     shoot(window, "reason-picker.png")
     window.decision_bar.cancel()
+
+    # A morning's work, sent to the store, then the Audit tab on it.
+    decided = window.session.workspace.replica.outbox.waiting_count
+    for step, action in enumerate(
+        (Action.APPROVE, Action.REJECT, Action.APPROVE, Action.CLARIFY, Action.REJECT)
+    ):
+        wait_until(lambda: window._current is not None)
+        window.begin_decision(action)
+        if action == Action.CLARIFY:
+            window.decision_bar.note.setText("Which depot count should we use: 12 or 40?")
+        window.decision_bar.choose(1 + step % 2)
+        wait_until(lambda step=step: not runner.is_busy("write") and decided() == step + 1)
+    window.sync.sync_now()
+    wait_until(lambda: not runner.is_busy() and decided() == 0, timeout_ms=20000)
+    browser = window.tabs.widget(1)
+    window.tabs.setCurrentIndex(1)
+    wait_until(lambda: browser.model.rowCount() > 0 and not runner.is_busy())
+    shoot(window, "audit-browser.png")
+    window.tabs.setCurrentIndex(0)
     window.close()
     runner.shutdown()
     workspace.close()
