@@ -1,0 +1,168 @@
+"""Desktop notifications and the system-tray icon: how many tickets wait and how many are past
+due, a message when tickets breach their SLA, when new escalations arrive (for escalation
+managers) and when automation is paused (for admins).
+
+Notification text holds counts and workflow names only, never ticket text: some desktops
+render notification bodies as markup. Without a system tray (a bare window manager, the
+offscreen platform) nothing breaks: every message still goes out on `notified`, which the
+window shows in its status bar.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
+from PySide6.QtWidgets import QApplication, QSystemTrayIcon
+
+from app.core import sla
+from app.core.circuit_breaker import Control
+from app.core.domain import Role, utcnow
+from app.core.replica import Replica
+from app.ui.tasks import TaskRunner
+
+log = logging.getLogger(__name__)
+
+POLL_MS = 60_000
+MESSAGE_MS = 10_000
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One reading of the replica (made on the read lane)."""
+
+    at: datetime
+    waiting: int
+    breached: int
+    newly_breached: int
+    breached_workflows: tuple[str, ...]
+    escalated: frozenset[int]
+
+
+def _fallback_icon() -> QIcon:
+    pixmap = QPixmap(32, 32)
+    pixmap.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(pixmap)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    painter.setBrush(QColor("#2e86c1"))
+    painter.setPen(Qt.PenStyle.NoPen)
+    painter.drawEllipse(2, 2, 28, 28)
+    painter.end()
+    return QIcon(pixmap)
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+class Notifier(QObject):
+    notified = Signal(str, str)  # title, text: every notification, tray or not
+    counts_changed = Signal(int, int)  # waiting, breached
+
+    def __init__(
+        self,
+        runner: TaskRunner,
+        replica: Replica,
+        role: Role | str,
+        parent: QObject | None = None,
+        *,
+        use_tray: bool = True,
+    ) -> None:
+        super().__init__(parent)
+        self._runner = runner
+        self._replica = replica
+        self._role = str(role)
+        self._last: Snapshot | None = None
+        self._polling = False
+        self.waiting = 0
+        self.breached = 0
+        self.tray: QSystemTrayIcon | None = None
+        if use_tray and QSystemTrayIcon.isSystemTrayAvailable():
+            icon = QApplication.windowIcon()
+            self.tray = QSystemTrayIcon(icon if not icon.isNull() else _fallback_icon(), self)
+            self.tray.setToolTip("Signoff")
+            self.tray.show()
+        self.timer = QTimer(self)
+        self.timer.setInterval(POLL_MS)
+        self.timer.timeout.connect(self.poll)
+
+    @property
+    def has_tray(self) -> bool:
+        return self.tray is not None
+
+    def start(self) -> None:
+        self.timer.start()
+        self.poll()
+
+    def stop(self) -> None:
+        self.timer.stop()
+        if self.tray is not None:
+            self.tray.hide()
+
+    # --- reading -------------------------------------------------------------------------
+
+    def poll(self, *_args: object) -> None:
+        """Read the counts now (also connect the session's replica_changed here)."""
+        if self._polling:
+            return
+        self._polling = True
+        since = self._last.at if self._last else None
+        self._runner.submit("read", lambda: self._read(since), self._got, self._failed)
+
+    def _read(self, since: datetime | None) -> Snapshot:
+        now = utcnow()
+        counts = sla.local_counts(self._replica, now)
+        managing = self._role in (Role.ESCALATION_MANAGER, Role.ADMIN)
+        return Snapshot(
+            at=now,
+            waiting=sum(c.waiting for c in counts.values()),
+            breached=sum(c.breached for c in counts.values()),
+            newly_breached=sla.newly_breached(self._replica, since, now),
+            breached_workflows=tuple(sorted(w for w, c in counts.items() if c.breached)),
+            escalated=frozenset(sla.escalated_ids(self._replica) if managing else ()),
+        )
+
+    def _failed(self, error: Exception) -> None:
+        self._polling = False
+        log.info("notification counts not read: %s", error)
+
+    def _got(self, snapshot: Snapshot) -> None:
+        self._polling = False
+        previous, self._last = self._last, snapshot
+        self.waiting, self.breached = snapshot.waiting, snapshot.breached
+        if self.tray is not None:
+            self.tray.setToolTip(
+                f"Signoff — {plural(snapshot.waiting, 'ticket')} waiting, {snapshot.breached} past due"
+            )
+        self.counts_changed.emit(snapshot.waiting, snapshot.breached)
+        if snapshot.newly_breached:
+            where = ", ".join(snapshot.breached_workflows[:3])
+            self.notify(
+                "SLA breached",
+                f"{plural(snapshot.newly_breached, 'ticket')} passed the due time"
+                + (f" ({where})" if where else "")
+                + f"; {snapshot.breached} past due in all.",
+            )
+        if self._role == Role.ESCALATION_MANAGER:
+            fresh = snapshot.escalated - (previous.escalated if previous else frozenset())
+            if fresh:
+                what = "new escalation" if previous else "escalation"
+                self.notify("Escalations", f"{plural(len(fresh), what)} waiting for your decision.")
+
+    # --- telling -------------------------------------------------------------------------
+
+    def breaker_paused(self, paused: Sequence[Control]) -> None:
+        """Connect BreakerWatch.newly_paused here: admins hear of every pause."""
+        if self._role != Role.ADMIN or not paused:
+            return
+        names = ", ".join(c.workflow for c in paused)
+        self.notify("Automation paused", f"Automation paused for {names}. See the Policy tab to resume.")
+
+    def notify(self, title: str, text: str) -> None:
+        if self.tray is not None:
+            self.tray.showMessage(title, text, QSystemTrayIcon.MessageIcon.Warning, MESSAGE_MS)
+        self.notified.emit(title, text)
