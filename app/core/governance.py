@@ -23,7 +23,7 @@ from typing import Any, Literal
 from sqlalchemy import Connection, Engine, Table, and_, exists, func, literal, or_, select, tuple_
 from sqlalchemy.sql import ColumnElement, Select
 
-from app.core import audit
+from app.core import audit, pii
 from app.core.audit import AuditEvent
 from app.core.db import READ_ONLY
 from app.core.domain import Action, Queue, TicketView, to_rfc3339
@@ -31,7 +31,14 @@ from app.core.replica import Replica
 from app.core.replica_models import ReplicaReasonCode, ReplicaTicket, ReplicaWorkflow
 from app.core.store import Store
 from app.core.store_errors import redact_url, translate_errors
-from app.core.store_models import StoreAuditEntry, StoreReasonCode, StoreTicket, TicketRevision, Workflow
+from app.core.store_models import (
+    StoreAuditEntry,
+    StoreReasonCode,
+    StoreTicket,
+    TicketPii,
+    TicketRevision,
+    Workflow,
+)
 from app.core.validation import text_hash
 
 ExportFormat = Literal["csv", "jsonl"]
@@ -231,6 +238,7 @@ class Trail:
         workflows: Table,
         reasons: Table,
         revisions: Table | None = None,
+        personal: Table | None = None,
         url: str | None = None,
     ) -> None:
         self.engine = engine
@@ -240,6 +248,7 @@ class Trail:
         self._workflows = workflows
         self._reasons = reasons
         self._revisions = revisions
+        self._personal = personal  # the store's ticket_pii; a replica never holds personal data
         self._url = url
 
     @contextmanager
@@ -415,6 +424,18 @@ class Trail:
             f"(revision {current.revision}).",
         )
 
+    def personal_values(self, ticket_id: int, revision: int) -> dict[str, Any] | None:
+        """A revision's personal values as the store keeps them ({} when none are kept, or on
+        Postgres when this login may not see them); None from a replica, which never has them."""
+        if self._personal is None:
+            return None
+        p = self._personal
+        with self._read() as conn:
+            fields = conn.execute(
+                select(p.c.fields).where(p.c.ticket_id == ticket_id, p.c.revision == revision)
+            ).scalar_one_or_none()
+        return json.loads(fields) if fields else {}
+
     @property
     def _where_word(self) -> str:
         return "store" if self._revisions is not None else "installation's copy"
@@ -443,7 +464,9 @@ def _seen(
     ticket: Any, payload: str, wanted: str | None, note: str, revision: int | None = None
 ) -> SeenTicket:
     view = _view(ticket, payload, revision)
-    if wanted is not None and text_hash(payload) != wanted:
+    # The content hash is the whole ticket's; a payload still holding the PII mask differs from
+    # it by the personal values alone (kept in ticket_pii), and a purge replaces the mask too.
+    if wanted is not None and text_hash(payload) != wanted and not pii.masked_paths(view.payload):
         # The content hash stayed, the text went: a retention purge.
         note += " Interaction text and personal fields were removed under the retention policy."
         return SeenTicket(view, note, purged=True)
@@ -459,6 +482,7 @@ def store_trail(store: Store) -> Trail:
         workflows=Workflow.__table__,
         reasons=StoreReasonCode.__table__,
         revisions=TicketRevision.__table__,
+        personal=TicketPii.__table__,
         url=store.url,
     )
 

@@ -2,10 +2,11 @@
 enforces it.
 
 A purge removes text, never evidence. Ticket content loses its interaction messages and the
-subject's personal fields, but keeps its content hash (the hash of what the reviewer saw); audit
-entries lose their payload but keep its digest, so every chain still verifies; decision notes
-are cleared. Each purge is itself recorded (store: `retention_purges`, append-only; replica: a
-`retention_purge` entry in the local chain), and the database lets an audit payload go only when
+subject's personal fields (the store also its `ticket_pii` rows of those revisions), but keeps
+its content hash (the hash of what the reviewer saw); audit entries lose their payload but keep
+its digest, so every chain still verifies; decision notes are cleared. Each purge is itself
+recorded (store: `retention_purges`, append-only; replica: a `retention_purge` entry in the
+local chain), and the database lets an audit payload go only when
 such a record covers it.
 """
 
@@ -21,7 +22,7 @@ from sqlalchemy import Connection, and_, bindparam, exists, func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from app.core import audit
+from app.core import audit, pii_access
 from app.core.audit_store import default_origin
 from app.core.domain import PushState, Role, TicketStatus, to_rfc3339, utcnow
 from app.core.replica import Replica
@@ -274,6 +275,12 @@ def purge_store(
         )
         if interaction is not None:
             _purge_tickets(conn, interaction, now)
+            older = conn.execute(
+                select(REVISIONS.c.ticket_id, REVISIONS.c.revision).where(
+                    REVISIONS.c.payload.is_not(None), REVISIONS.c.recorded_at < interaction
+                )
+            ).all()
+            pii_access.forget(conn, [(r.ticket_id, r.revision) for r in older])
             conn.execute(
                 update(REVISIONS)
                 .where(REVISIONS.c.payload.is_not(None), REVISIONS.c.recorded_at < interaction)
@@ -307,6 +314,7 @@ def _purge_tickets(conn: Connection, before: datetime, now: datetime) -> None:
                 for r in rows
             ],
         )
+        pii_access.forget(conn, [(r.id, r.revision) for r in rows])
         # The content hash stays (the hash of what was seen); this row marks the revision purged.
         conn.execute(
             insert(REVISIONS),

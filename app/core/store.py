@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, func, insert, select
 
-from app.core import store_claims
+from app.core import policy_store, store_claims
 from app.core.db import is_sqlite, sqlite_path, store_engine
 from app.core.domain import (
     Decision,
@@ -200,11 +200,14 @@ class Store:
     ) -> IngestOutcome:
         """Store validated tickets, given with their line numbers. Re-sending the same content
         is a no-op; new content updates an undecided ticket (and reopens one awaiting
-        clarification); a decided ticket refuses it."""
+        clarification); a decided ticket refuses it. Each workflow's active policy routes its
+        tickets (loaded once per call: a policy saved meanwhile applies to the next call)."""
         outcome = IngestOutcome()
+        with self._connect() as conn:
+            router = policy_store.router(policy_store.active_policies(conn))
         for chunk in batched(tickets, batch_size):
             with self._transaction() as conn:
-                ingest_chunk(conn, chunk, outcome)
+                ingest_chunk(conn, chunk, outcome, router)
         return outcome
 
     def pull_tickets(self, after_seq: int, limit: int = 5000) -> list[dict[str, Any]]:

@@ -1,4 +1,11 @@
-"""Ingest into the store: new tickets, idempotent re-sends, updates that reopen a ticket."""
+"""Ingest into the store: new tickets, idempotent re-sends, updates that reopen a ticket.
+
+Each ticket is stored in two parts (see app.core.pii): `tickets.payload` holds the ticket with
+every personal value replaced by the mask, and `ticket_pii` holds those values for that
+revision, so the database can withhold them from roles that may not see them. The content hash
+is the hash of the whole ticket as received (personal values included), so sending the same
+ticket again is still recognised as unchanged, and a change to a name alone is still a change.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +15,15 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, tuple_, update
 
-from app.core import policy
+from app.core import pii, policy
 from app.core.domain import TicketStatus, parse_rfc3339, utcnow
 from app.core.store_changes import lock_changes, take_change_seqs
-from app.core.store_models import StoreTicket, Workflow
+from app.core.store_models import StoreTicket, TicketPii, Workflow
 from app.core.validation import canonical_json, text_hash
 
 TICKETS = StoreTicket.__table__
 WORKFLOWS = Workflow.__table__
+PII = TicketPii.__table__
 REOPENABLE = (TicketStatus.OPEN, TicketStatus.AWAITING_CLARIFICATION)
 
 
@@ -41,10 +49,18 @@ Router = Callable[[dict[str, Any]], policy.Routing]
 
 
 def ticket_columns(ticket: dict[str, Any], router: Router = policy.route) -> dict[str, Any]:
-    """The indexed columns a ticket row carries besides its payload. `router` decides queue,
-    priority and due time (the workflow's policy; the defaults when none is given)."""
+    """The columns of a ticket row: the masked payload and the indexed facts. `router` decides
+    queue, priority and due time (the workflow's policy; the defaults when none is given)."""
+    return ticket_parts(ticket, router)[0]
+
+
+def ticket_parts(
+    ticket: dict[str, Any], router: Router = policy.route
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the ticket row's columns, its personal values {field path: value} for `ticket_pii`).
+    The title is the exception summary, which the schema does not mark personal."""
     routing = router(ticket)
-    payload = canonical_json(ticket)
+    masked, personal = pii.split(ticket)
     return {
         "source": db_text(ticket["source"]),
         "external_id": db_text(ticket["external_id"]),
@@ -57,9 +73,9 @@ def ticket_columns(ticket: dict[str, Any], router: Router = policy.route) -> dic
         "exception_code": ticket["exception"]["code"],
         "risk_tier": (ticket.get("risk") or {}).get("tier"),
         "title": db_text(ticket["exception"]["summary"][:500]),
-        "payload": payload,
-        "content_hash": text_hash(payload),
-    }
+        "payload": canonical_json(masked),
+        "content_hash": text_hash(canonical_json(ticket)),
+    }, personal
 
 
 def ticket_key(ticket: dict[str, Any]) -> tuple[str, str]:
@@ -91,14 +107,16 @@ def ingest_chunk(
     now = utcnow()
     new_rows: dict[tuple[str, str], dict[str, Any]] = {}
     updates: dict[int, dict[str, Any]] = {}
+    personal: dict[tuple[str, str], dict[str, Any]] = {}  # the latest values sent, per ticket
     for line, ticket in chunk:
         key = ticket_key(ticket)
-        columns = ticket_columns(ticket, router)
+        columns, values = ticket_parts(ticket, router)
         if key in new_rows:  # same ticket twice in one batch: the later line wins
             if new_rows[key]["content_hash"] == columns["content_hash"]:
                 outcome.unchanged += 1
             else:
                 new_rows[key].update(columns)
+                personal[key] = values
                 outcome.updated += 1
             continue
         existing = known.get(key)
@@ -109,6 +127,7 @@ def ingest_chunk(
                 "revision": 1,
                 "updated_at": now,
             }
+            personal[key] = values
             outcome.inserted += 1
         elif existing["content_hash"] == columns["content_hash"]:
             outcome.unchanged += 1
@@ -122,6 +141,7 @@ def ingest_chunk(
                 "revision": existing["revision"],
                 "updated_at": now,
             }
+            personal[key] = values
             outcome.updated += 1
         else:
             outcome.refused.append(
@@ -137,14 +157,43 @@ def ingest_chunk(
     if not changes:
         return
     seq = take_change_seqs(conn, changes)
+    stored: list[tuple[int, tuple[str, str], dict[str, Any]]] = []  # (id, key, row) of every write
     if new_rows:
         rows = list(new_rows.values())
         for row in rows:
             row["change_seq"] = next(seq)
-        conn.execute(insert(TICKETS), rows)
+        inserted = conn.execute(
+            insert(TICKETS).returning(TICKETS.c.id, TICKETS.c.source, TICKETS.c.external_id), rows
+        ).all()
+        ids = {(r.source, r.external_id): r.id for r in inserted}
+        stored += [(ids[key], key, row) for key, row in new_rows.items()]
     for ticket_id, values in updates.items():
         conn.execute(update(TICKETS).where(TICKETS.c.id == ticket_id).values(**values, change_seq=next(seq)))
+        stored.append((ticket_id, (values["source"], values["external_id"]), values))
+    store_personal_values(conn, stored, personal, now)
     ensure_workflows(conn, {t["workflow"] for _, t in chunk}, now)
+
+
+def store_personal_values(
+    conn: Connection,
+    stored: Sequence[tuple[int, tuple[str, str], dict[str, Any]]],
+    personal: dict[tuple[str, str], dict[str, Any]],
+    now: Any,
+) -> None:
+    """One `ticket_pii` row per stored revision that has personal values (none: no row)."""
+    rows = [
+        {
+            "ticket_id": ticket_id,
+            "revision": row["revision"],
+            "content_hash": row["content_hash"],
+            "fields": canonical_json(personal[key]),
+            "recorded_at": now,
+        }
+        for ticket_id, key, row in stored
+        if personal.get(key)
+    ]
+    if rows:
+        conn.execute(insert(PII), rows)
 
 
 def ensure_workflows(conn: Connection, names: set[str], now: Any) -> None:

@@ -131,3 +131,6 @@ from app.core.store_audit_models import (  # noqa: E402, F401
     StoreAuditEntry,
     TicketRevision,
 )
+from app.core.store_metrics_models import ProcessedVolume, SecondReview, WorkflowSettings  # noqa: E402, F401
+from app.core.store_pii_models import PiiReveal, TicketPii  # noqa: E402, F401
+from app.core.store_policy_models import AutomationControl, StorePolicy  # noqa: E402, F401

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core import audit
+from app.core import audit, pii
 from app.core.governance import (
     SAVED_QUERIES,
     AuditQuery,
@@ -42,7 +42,7 @@ from app.core.governance import (
 from app.ui.audit_export import ExportRunner
 from app.ui.audit_filters import AuditFilters
 from app.ui.audit_model import AuditTableModel
-from app.ui.audit_ticket_dialog import PERSONAL_FIELDS, SeenTicketDialog
+from app.ui.audit_ticket_dialog import SeenTicketDialog
 from app.ui.tasks import TaskRunner
 from app.ui.ticket_panes import plain_label
 from app.ui.ticket_panes.plain import muted
@@ -282,22 +282,42 @@ class AuditBrowser(QWidget):
 
     def _show_seen(self, row: TrailRow, seen: SeenTicket) -> None:
         dialog = SeenTicketDialog(row, seen, self)
-        dialog.reveal_requested.connect(lambda: self._revealed(row, seen))
+        dialog.reveal_requested.connect(lambda: self._revealed(dialog, seen))
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
         self.ticket_opened.emit(dialog)
 
-    def _revealed(self, row: TrailRow, seen: SeenTicket) -> None:
-        ticket = seen.ticket
-        if ticket is None:
+    def _revealed(self, dialog: SeenTicketDialog, seen: SeenTicket) -> None:
+        """Personal values of the revision seen come from the store (never from a replica),
+        and only as far as this login may read them; whatever is shown is audited."""
+        ticket, trail = seen.ticket, self.model.trail
+        if ticket is None or trail is None:
             return
-        data = audit.pii_revealed_data(
-            external_id=ticket.external_id,
-            workflow=ticket.workflow,
-            fields=PERSONAL_FIELDS,
-            where="audit browser",
+        in_clear = pii.field_names(pii.personal_paths(ticket.payload))  # a payload from before s0005
+
+        def shown(values: dict[str, Any] | None) -> None:
+            if values:
+                dialog.detail.show_personal_data(ticket.id, values, revealed=True)
+            elif not in_clear:
+                dialog.detail.personal_data_unavailable(
+                    ticket.id,
+                    self.tr("Personal data is kept in the store only: not available offline")
+                    if values is None
+                    else self.tr("No personal data kept for this revision, or not for your login"),
+                )
+            fields = pii.field_names(values or {}) or in_clear
+            if fields:
+                data = audit.pii_revealed_data(
+                    external_id=ticket.external_id,
+                    workflow=ticket.workflow,
+                    fields=fields,
+                    where="audit browser",
+                )
+                self._record(audit.AuditEvent.PII_REVEALED, data, ticket.id)
+
+        self._runner.submit(
+            "read", lambda: trail.personal_values(ticket.id, ticket.revision), shown, self._failed_quietly
         )
-        self._record(audit.AuditEvent.PII_REVEALED, data, ticket.id)
 
     def _record(self, event: str, data: dict[str, Any], ticket_id: int | None) -> None:
         record = self._record_event

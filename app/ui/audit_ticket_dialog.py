@@ -1,6 +1,7 @@
 """A ticket as the reviewer of an audit entry saw it, in the same panes the Review tab uses.
 
-Personal fields start masked: showing them is a "PII revealed" event the browser records.
+Personal fields start masked: showing them is a "PII revealed" event the browser records. Their
+values come from the store's `ticket_pii` when asked for (the browser fetches them).
 """
 
 from __future__ import annotations
@@ -13,9 +14,6 @@ from app.core.governance import SeenTicket, TrailRow
 from app.ui.audit_model import event_label, local_time
 from app.ui.ticket_panes import TicketDetail, plain_label
 from app.ui.ticket_panes.plain import bold, muted
-
-# The fields TicketDetail masks (the ticket schema marks them PII).
-PERSONAL_FIELDS = ("subject.display_name", "subject.email", "subject.phone", "interaction.messages.from")
 
 
 def entry_summary(row: TrailRow) -> str:

@@ -1,9 +1,10 @@
 """Ticket detail: a compact subject header and the three panes a reviewer reads before deciding.
 
-Modules: `detail` (TicketDetail, pane_texts), `subject_header`, `interaction_pane`,
-`assessment_pane`, `exception_pane`; the shared pieces `plain` (the plain-text rule for
-untrusted ticket text), `tones` (colour by meaning), `confidence`, `layout` (pane frame, cards,
-forms, widget pools), `value_text` and `timefmt`. Durations are worded by app.ui.formatting.
+Modules: `detail` (TicketDetail, pane_texts), `subject_header` (with `pii_controls`: personal
+data hidden, Reveal / Hide), `interaction_pane`, `assessment_pane`, `exception_pane`; the shared
+pieces `plain` (the plain-text rule for untrusted ticket text), `tones` (colour by meaning),
+`confidence`, `layout` (pane frame, cards, forms, widget pools), `value_text` and `timefmt`.
+Durations are worded by app.ui.formatting.
 """
 
 from app.ui.formatting import span_text

@@ -3,21 +3,31 @@
 Speed rule: `show_ticket` runs on every key press in the queue, so all widgets are built once and
 only their text and visibility change; repeating parts (messages, decisions) come from pools that
 grow on demand.
+
+Personal data (the fields the schema marks PII) arrives masked from the replica. A role that
+sees it (`set_pii_masked(False)`) gets it fetched from the store: `personal_data_wanted(id)`
+asks, `show_personal_data` shows it. A role that sees the mask may be offered Reveal
+(`set_reveal_allowed`): `reveal_requested(id)` asks, `show_personal_data(..., revealed=True)`
+shows it, Hide or another ticket forgets it. `personal_data_unavailable` says why not (offline).
+The values live only in this widget's memory, for the ticket on screen.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
-from PySide6.QtCore import QEvent, Qt, QTimer
+from PySide6.QtCore import QEvent, Qt, QTimer, Signal
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QFrame, QSplitter, QStackedWidget, QVBoxLayout, QWidget
 
+from app.core import pii
 from app.core.domain import TicketView, utcnow
 from app.ui.ticket_panes.assessment_pane import AssessmentPane
 from app.ui.ticket_panes.exception_pane import ExceptionPane
 from app.ui.ticket_panes.interaction_pane import InteractionPane
+from app.ui.ticket_panes.pii_controls import PiiState
 from app.ui.ticket_panes.plain import bold, muted, plain_label, shown_text
 from app.ui.ticket_panes.subject_header import SubjectHeader
 from app.ui.ticket_panes.timefmt import as_utc
@@ -27,12 +37,19 @@ from app.ui.ticket_panes.tones import is_dark
 class TicketDetail(QWidget):
     """Subject header plus three panes (interaction, AI assessment, exception) in a splitter."""
 
+    reveal_requested = Signal(int)  # ticket id: the reviewer pressed Reveal
+    personal_data_wanted = Signal(int)  # ticket id: a role that sees personal data opened it
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("ticketDetail")
         self._ticket: TicketView | None = None
         self._now: datetime | None = None
         self._mask_pii = False
+        self._may_reveal = False
+        self._personal: dict[str, Any] | None = None  # values for the ticket on screen, memory only
+        self._pii_state = PiiState.NONE
+        self._pii_message = ""
         # Relative times ("due in 20 min") would go stale while a reviewer reads; refresh them.
         self._clock = QTimer(self)
         self._clock.setInterval(30_000)
@@ -48,6 +65,8 @@ class TicketDetail(QWidget):
         content_layout.setContentsMargins(0, 0, 0, 0)
         content_layout.setSpacing(0)
         self.subject_header = SubjectHeader()
+        self.subject_header.pii.reveal_clicked.connect(self._reveal_clicked)
+        self.subject_header.pii.hide_clicked.connect(self.hide_personal_data)
         content_layout.addWidget(self.subject_header)
         line = QFrame()
         line.setFrameShape(QFrame.Shape.HLine)
@@ -99,11 +118,72 @@ class TicketDetail(QWidget):
         return self._ticket
 
     def set_pii_masked(self, masked: bool) -> None:
-        """Mask fields the schema marks PII (name, email, phone, message senders) for this role."""
+        """Mask fields the schema marks PII (name, email, phone, message senders) for this role.
+        Unmasked, a ticket whose payload holds the store's mask asks for its values
+        (`personal_data_wanted`)."""
         if masked != self._mask_pii:
             self._mask_pii = masked
             if self._ticket is not None:
+                self._start_personal_data(self._ticket)
                 self._render(self._ticket)
+
+    def set_reveal_allowed(self, allowed: bool) -> None:
+        """Offer Reveal on masked tickets (the store's setting lets this role reveal)."""
+        self._may_reveal = allowed
+        self._show_pii_state()
+
+    @property
+    def pii_state(self) -> PiiState:
+        return self._pii_state
+
+    def show_personal_data(self, ticket_id: int, values: Mapping[str, Any], *, revealed: bool) -> None:
+        """Show the personal values fetched for a ticket, if it is still the one on screen.
+        `revealed`: after a Reveal (audited), with a Hide button; else shown by role."""
+        if self._ticket is None or self._ticket.id != ticket_id:
+            return
+        self._personal = dict(values)
+        self._set_pii_state(PiiState.REVEALED if revealed else PiiState.SHOWN)
+        self._render(self._ticket)
+
+    def personal_data_unavailable(self, ticket_id: int, message: str) -> None:
+        """The store could not be asked (offline) or refused: say so, keep the mask."""
+        if self._ticket is None or self._ticket.id != ticket_id:
+            return
+        self._set_pii_state(PiiState.UNAVAILABLE, message)
+
+    def hide_personal_data(self) -> None:
+        """Forget revealed values and mask again (nothing to audit: nothing more is seen)."""
+        self._personal = None
+        if self._ticket is not None:
+            self._start_personal_data(self._ticket)
+            self._render(self._ticket)
+
+    def _reveal_clicked(self) -> None:
+        if self._ticket is not None and self._may_reveal:
+            self._set_pii_state(PiiState.REVEALING)
+            self.reveal_requested.emit(self._ticket.id)
+
+    def _start_personal_data(self, ticket: TicketView) -> None:
+        """The personal-data state of a freshly shown ticket (nothing fetched yet)."""
+        self._personal = None
+        payload = ticket.payload if isinstance(ticket.payload, Mapping) else {}
+        if not pii.masked_paths(payload):
+            state = PiiState.HIDDEN if self._mask_pii and pii.has_personal_values(payload) else PiiState.NONE
+            self._set_pii_state(state)
+        elif self._mask_pii:
+            self._set_pii_state(PiiState.HIDDEN)
+        else:
+            self._set_pii_state(PiiState.REVEALING)
+            self.personal_data_wanted.emit(ticket.id)
+
+    def _set_pii_state(self, state: PiiState, message: str = "") -> None:
+        self._pii_state, self._pii_message = state, message
+        self._show_pii_state()
+
+    def _show_pii_state(self) -> None:
+        # Reveal is for masked roles only; a role that sees personal data just waits for it.
+        may_reveal = self._may_reveal and self._mask_pii
+        self.subject_header.pii.show_state(self._pii_state, may_reveal=may_reveal, message=self._pii_message)
 
     def show_ticket(
         self,
@@ -117,8 +197,12 @@ class TicketDetail(QWidget):
         `filtered` says the view is empty because of filters, not because the work is done."""
         self._now = as_utc(now) if now is not None else None
         changed = ticket is None or self._ticket is None or ticket.id != self._ticket.id
+        # Fetched personal values belong to one revision of one ticket: anything else forgets them.
+        other_content = changed or self._ticket is None or ticket.revision != self._ticket.revision
         self._ticket = ticket
         if ticket is None:
+            self._personal = None
+            self._set_pii_state(PiiState.NONE)
             self._clock.stop()
             if queue_empty and filtered:
                 self._empty_title.setText(self.tr("No tickets match this view"))
@@ -139,6 +223,8 @@ class TicketDetail(QWidget):
             return
         if changed:
             self.interaction_pane.collapse()
+        if other_content:
+            self._start_personal_data(ticket)
         self._render(ticket)
         if changed:
             for pane in self._panes():
@@ -159,8 +245,11 @@ class TicketDetail(QWidget):
 
     def _render(self, ticket: TicketView) -> None:
         payload = ticket.payload if isinstance(ticket.payload, Mapping) else {}
-        self.subject_header.show_subject(ticket, payload, self._mask_pii)
-        self.interaction_pane.show_interaction(payload.get("interaction") or {}, self._mask_pii)
+        masked = self._mask_pii
+        if self._personal is not None:
+            payload, masked = pii.restore(payload, self._personal), False
+        self.subject_header.show_subject(ticket, payload, masked)
+        self.interaction_pane.show_interaction(payload.get("interaction") or {}, masked)
         # The detail's own theme: on a theme change it re-renders before its panes get the new palette.
         self.assessment_pane.show_assessment(payload.get("ai") or {}, dark=is_dark(self))
         self.exception_pane.show_exception(ticket, payload)

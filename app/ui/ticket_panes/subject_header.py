@@ -9,13 +9,15 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QSizePolicy, QVBoxLayout, QWidget
 
 from app.core.domain import TicketView
+from app.ui.ticket_panes.pii_controls import PiiControls
 from app.ui.ticket_panes.plain import bold, muted, plain_label
 from app.ui.ticket_panes.tones import badge
 from app.ui.ticket_panes.value_text import MASK, pairs, scalar_text
 
 
 class SubjectHeader(QWidget):
-    """Kind, name, value tier and a sensitive flag; reference and contact; subject attributes."""
+    """Kind, name, value tier and a sensitive flag; reference and contact, with the personal-data
+    line (hidden / Reveal); subject attributes."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -53,7 +55,12 @@ class SubjectHeader(QWidget):
         self.subject_contact.setAccessibleName(self.tr("Reference, organization and contact"))
         self.subject_attributes = muted(plain_label(capped=True))
         self.subject_attributes.setAccessibleName(self.tr("Subject attributes"))
-        layout.addWidget(self.subject_contact)
+        self.pii = PiiControls()
+        contact_row = QHBoxLayout()
+        contact_row.setSpacing(unit // 2)
+        contact_row.addWidget(self.subject_contact, 1)
+        contact_row.addWidget(self.pii, 0, Qt.AlignmentFlag.AlignVCenter)
+        layout.addLayout(contact_row)
         layout.addWidget(self.subject_attributes)
 
     def show_subject(self, ticket: TicketView, payload: Mapping[str, Any], mask_pii: bool) -> None:

@@ -7,7 +7,9 @@ from typing import Any
 
 from PySide6.QtCore import QCoreApplication
 
-MASK = "•••••"
+from app.core.pii import MASK  # the store's mask: a masked payload and a masked view read alike
+
+__all__ = ["MASK", "amount_text", "named", "pairs", "scalar_text", "translated"]
 CONTEXT = "TicketDetail"  # translation context of strings made outside a widget
 
 # For strings made outside a widget; pyside6-lupdate extracts translate("Context", "literal").

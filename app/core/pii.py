@@ -1,0 +1,178 @@
+"""Personal data (PII) in tickets: which fields, masking them out of a payload and putting them
+back, and who may see them. Pure functions and values: no I/O (see `pii_access` for that).
+
+Which fields: those whose description in the ticket schema says "PII" (`PII_FIELDS`, read from
+the schema itself): subject.display_name, subject.email, subject.phone and
+interaction.messages[].from. A concrete field path names one value, in the style of
+validation errors: "subject.email", "interaction.messages[2].from".
+
+How the store keeps them: at ingest a ticket is split (`split`) into its payload, with `MASK` in
+place of every personal value, and the values themselves, {path: value}, which go to the
+`ticket_pii` table. The masked payload is still a valid `signoff.ticket/1` (MASK is a short
+string where strings go), so every view and export that reads payloads works unchanged and can
+never leak what it does not have. The content hash stays the hash of the whole ticket as
+received, so re-sending the same ticket is still a no-op.
+
+Who sees them (`PiiPolicy`, a per-store setting in store_info):
+- `pii_roles` see personal data, while connected to the store. Default: escalation managers and
+  administrators, who settle escalations and conflicts and may need to call the person.
+- `pii_reveal_roles` see the mask and may reveal one ticket at a time; every reveal is logged
+  in the store (`pii_reveals`, written by the database on Postgres) and in the installation's
+  audit chain (PII_REVEALED). Default: reviewers. Most decisions (segment, ask amount, timing)
+  do not need a donor's name or email, so a nonprofit's volunteers and staff reviewers work
+  without it by default and the rare look (is this the same person?) leaves a trace.
+- any other role sees only the mask.
+Personal data never reaches a replica, whatever the role: it is fetched from the store on
+demand and held in memory only, so a lost laptop holds no donor's contact details.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from app.core.domain import Role
+from app.core.validation import load_schema
+
+MASK = "•••••"
+SEE_KEY = "pii_roles"  # store_info keys of the per-store setting
+REVEAL_KEY = "pii_reveal_roles"
+_INDEX = re.compile(r"\[\d+\]")
+
+
+def _schema_paths(node: Mapping[str, Any], prefix: str = "") -> Iterator[str]:
+    for name, prop in (node.get("properties") or {}).items():
+        path = f"{prefix}.{name}" if prefix else name
+        if prop.get("description") == "PII":
+            yield path
+        if prop.get("type") == "object":
+            yield from _schema_paths(prop, path)
+        elif prop.get("type") == "array" and isinstance(prop.get("items"), Mapping):
+            yield from _schema_paths(prop["items"], f"{path}[]")
+
+
+# Generic paths ("[]" for every element of an array), in schema order.
+PII_FIELDS: tuple[str, ...] = tuple(_schema_paths(load_schema()))
+
+
+def field_name(path: str) -> str:
+    """The generic field of a concrete path: "interaction.messages[3].from" -> "...[].from"."""
+    return _INDEX.sub("[]", path)
+
+
+def field_names(paths: Any) -> list[str]:
+    """The generic fields among concrete paths, each once, in schema order (for audit data)."""
+    present = {field_name(p) for p in paths}
+    return [f for f in PII_FIELDS if f in present]
+
+
+def _slots(node: Any, parts: list[str], index: int = 0, path: str = "") -> Iterator[tuple[str, dict, str]]:
+    """(concrete path, parent object, key) of every value a generic path names in `node`."""
+    part = parts[index]
+    is_array = part.endswith("[]")
+    name = part[:-2] if is_array else part
+    if not isinstance(node, dict) or name not in node:
+        return
+    here = f"{path}.{name}" if path else name
+    if index == len(parts) - 1:
+        yield here, node, name
+    elif is_array:
+        items = node[name]
+        if isinstance(items, list):
+            for position, item in enumerate(items):
+                yield from _slots(item, parts, index + 1, f"{here}[{position}]")
+    else:
+        yield from _slots(node[name], parts, index + 1, here)
+
+
+def slots(ticket: Any) -> Iterator[tuple[str, dict, str]]:
+    for generic in PII_FIELDS:
+        yield from _slots(ticket, generic.split("."))
+
+
+def split(ticket: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(masked copy of the ticket, {concrete path: personal value}). Empty values stay as they
+    are: there is nothing to hide in them."""
+    masked = copy.deepcopy(dict(ticket))
+    values: dict[str, Any] = {}
+    for path, parent, key in slots(masked):
+        if parent[key] in (None, ""):
+            continue
+        values[path] = parent[key]
+        parent[key] = MASK
+    return masked, values
+
+
+def restore(payload: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of a masked payload with the given values back in place (paths it does not have
+    are ignored: a purged or changed payload keeps what it has)."""
+    restored = copy.deepcopy(dict(payload))
+    for path, parent, key in slots(restored):
+        if path in values:
+            parent[key] = values[path]
+    return restored
+
+
+def masked_paths(payload: Any) -> list[str]:
+    """Concrete paths whose value is the mask."""
+    return [path for path, parent, key in slots(payload) if parent[key] == MASK]
+
+
+def personal_paths(payload: Any) -> list[str]:
+    """Concrete paths whose value is personal and in clear (a payload from before s0005)."""
+    return [path for path, parent, key in slots(payload) if parent[key] not in (None, "", MASK)]
+
+
+def has_personal_values(payload: Any) -> bool:
+    return bool(personal_paths(payload))
+
+
+# --- who sees what ------------------------------------------------------------------------------
+
+
+class PiiPolicyError(ValueError):
+    """A PII setting that names no role Signoff knows."""
+
+
+def parse_roles(text: str | None) -> tuple[str, ...]:
+    roles = tuple(dict.fromkeys(r.strip() for r in (text or "").split(",") if r.strip()))
+    unknown = sorted(set(roles) - {str(r) for r in Role})
+    if unknown:
+        raise PiiPolicyError(
+            f"unknown role(s) {', '.join(unknown)}: choose among {', '.join(r.value for r in Role)}"
+        )
+    return roles
+
+
+@dataclass(frozen=True)
+class PiiPolicy:
+    see: tuple[str, ...] = (str(Role.ESCALATION_MANAGER), str(Role.ADMIN))
+    reveal: tuple[str, ...] = (str(Role.REVIEWER),)
+
+    @classmethod
+    def from_info(cls, info: Mapping[str, str]) -> PiiPolicy:
+        """From store_info values; a missing key keeps the default."""
+        default = cls()
+        see = parse_roles(info[SEE_KEY]) if SEE_KEY in info else default.see
+        reveal = parse_roles(info[REVEAL_KEY]) if REVEAL_KEY in info else default.reveal
+        return cls(see, reveal)
+
+    def to_info(self) -> dict[str, str]:
+        return {SEE_KEY: ",".join(self.see), REVEAL_KEY: ",".join(self.reveal)}
+
+    def sees(self, role: str) -> bool:
+        return str(role) in self.see
+
+    def may_reveal(self, role: str) -> bool:
+        """Reveal is for roles that see the mask; a role that sees personal data has no need."""
+        return str(role) in self.reveal and not self.sees(role)
+
+    def describe(self) -> str:
+        revealers = [r for r in self.reveal if r not in self.see]
+        return (
+            f"personal data shown to: {', '.join(self.see) or 'nobody'}; "
+            f"revealed on request (audited) by: {', '.join(revealers) or 'nobody'}"
+        )
