@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from app import __version__
+from app import __version__, cli_policy
 from app.paths import home_dir
 
 STORE_ENV = "SIGNOFF_STORE"
@@ -55,6 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"signoff {__version__}")
     _common(parser, suppress=False)
+    parser.add_argument(
+        "--allow-superuser",
+        action="store_true",
+        help="development only: let the review window connect as a superuser or a login that bypasses "
+        "row-level security (the title bar then says so)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def add(name: str, help_text: str) -> argparse.ArgumentParser:
@@ -73,8 +79,43 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("file", help="the .jsonl file ('-' for standard input)")
 
     export = add("export", "export from the store")
-    export.add_argument("what", choices=["decisions"], help="what to export")
+    export.add_argument(
+        "what",
+        choices=["decisions", "labels"],
+        help="decisions: signoff.decision/1 records; labels: training data per decided ticket "
+        "(model input, AI output and confidence, the human decision)",
+    )
     export.add_argument("--output", "-o", help="write to this file instead of standard output")
+    export.add_argument("--format", choices=["jsonl", "csv"], default="jsonl", help="labels: file format")
+    export.add_argument(
+        "--reveal-pii",
+        action="store_true",
+        help="labels: show personal data (only roles the store shows it to; the export is audited)",
+    )
+
+    metrics = add(
+        "metrics", "every figure of the dashboard: rates, latency, SLA, calibration, drift, agreement"
+    )
+    metrics.add_argument("--json", action="store_true", help="print every figure as one JSON object")
+    metrics.add_argument("--workflow", help="only this workflow")
+    metrics.add_argument("--model-version", help="only tickets of this model version")
+    metrics.add_argument("--queue", help="only tickets in this queue")
+    metrics.add_argument("--since", help="tickets created from this UTC day (YYYY-MM-DD)")
+    metrics.add_argument("--until", help="tickets created up to and including this UTC day (YYYY-MM-DD)")
+    metrics.add_argument(
+        "--target", type=float, default=0.95, help="precision auto-approval must reach (default 0.95)"
+    )
+    metrics.add_argument(
+        "--set-shadow", choices=["on", "off"], help="with --workflow: shadow mode on or off (administrators)"
+    )
+    metrics.add_argument(
+        "--set-second-review-share",
+        type=float,
+        help="with --workflow: share of tickets (0 to 1) a second reviewer decides blind (administrators)",
+    )
+
+    volume = add("volume", "store the pipeline's processed volume per workflow and day (JSON Lines or CSV)")
+    volume.add_argument("file", help="the .jsonl or .csv file ('-' for standard input)")
 
     audit = add("audit", "the audit trail: verify it, purge it under the retention policy, set the policy")
     audit.add_argument(
@@ -92,6 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     add("sync", "one sync cycle with the store (push decisions, pull tickets), headless")
     add("smoke", "start the window offscreen, decide one ticket, exit (packaging self-test)")
+    cli_policy.add_commands(add)  # sample, breaker, policy
+    _add_admin(add("admin", "administer a store: roles on Postgres, who sees personal data"))
     return parser
 
 
@@ -204,6 +247,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
     assert url
     if args.output and not Path(args.output).resolve().parent.is_dir():
         raise UsageError(f"{args.output}: its folder does not exist")
+    if args.what == "labels":
+        return _export_labels(args, url)
     try:
         store = Store.open(_with_saved_password(url))
         out: TextIO = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
@@ -223,7 +268,9 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _record_export(args: argparse.Namespace, url: str, count: int) -> None:
+def _record_export(
+    args: argparse.Namespace, url: str, count: int, fmt: str = "jsonl", query: dict[str, Any] | None = None
+) -> None:
     """Exports leave the application: audit them in this installation's log of that store."""
     from app.core import audit
     from app.core.domain import Role
@@ -242,11 +289,140 @@ def _record_export(args: argparse.Namespace, url: str, count: int) -> None:
             actor=getattr(args, "reviewer", None) or settings.reviewer,
             role=Role(settings.role),
             data=audit.export_data(
-                fmt="jsonl", rows=count, query={"what": "decisions"}, file_name=args.output or "<stdout>"
+                fmt=fmt, rows=count, query=query or {"what": "decisions"}, file_name=args.output or "<stdout>"
             ),
         )
     finally:
         replica.close()
+
+
+def _export_labels(args: argparse.Namespace, url: str) -> int:
+    from app.core import labels
+    from app.core.store import Store, StoreError
+
+    _actor, role = _audit_actor(args)
+    try:
+        store = Store.open(_with_saved_password(url))
+        try:
+            if args.reveal_pii and not labels.may_reveal(store, role):
+                raise labels.LabelsError(f"--reveal-pii: the store does not show personal data to {role}")
+            # newline="": the csv module writes its own line ends.
+            out: TextIO = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout  # noqa: SIM115
+            try:
+                count = labels.write_labels(store, out, args.format, reveal=args.reveal_pii, role=role)
+            finally:
+                if args.output:
+                    out.close()
+        finally:
+            store.close()
+    except labels.LabelsError as error:
+        print(f"signoff: {error}", file=sys.stderr)
+        return EXIT_REJECTED
+    except StoreError as error:
+        return _fail_store(error)
+    pii = "revealed" if args.reveal_pii else "masked"
+    _record_export(args, url, count, args.format, {"what": "labels", "pii": pii})
+    where = f" to {args.output}" if args.output else ""
+    print(f"exported {count} label{'s' if count != 1 else ''}{where} (personal data {pii})", file=sys.stderr)
+    return EXIT_OK
+
+
+def _utc_day(text: str | None, *, after: bool = False) -> Any:
+    """A YYYY-MM-DD option as the UTC midnight starting it (or, `after`, ending it)."""
+    from datetime import UTC, date, datetime, timedelta
+
+    if text is None:
+        return None
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"{text!r} is not a day (YYYY-MM-DD)") from None
+    return datetime.combine(day + timedelta(days=1 if after else 0), datetime.min.time(), tzinfo=UTC)
+
+
+def _cmd_metrics(args: argparse.Namespace) -> int:
+    from contextlib import redirect_stdout
+
+    from app.core import audit
+    from app.core.metrics import workflow_settings
+    from app.core.metrics.query import MetricsFilter
+    from app.core.metrics.report import build_report
+    from app.core.metrics.summary import describe
+    from app.core.store import Store, StoreError
+
+    url = _store_url(args)
+    assert url
+    filt = MetricsFilter(
+        workflow=args.workflow,
+        model_version=args.model_version,
+        queue=args.queue,
+        since=_utc_day(args.since),
+        until=_utc_day(args.until, after=True),
+    )
+    if not 0 < args.target < 1:
+        raise UsageError(f"--target is a precision between 0 and 1, not {args.target}")
+    changing = args.set_shadow is not None or args.set_second_review_share is not None
+    if changing and not args.workflow:
+        raise UsageError("--set-shadow and --set-second-review-share need --workflow")
+    actor, role = _audit_actor(args)
+    changes: dict[str, tuple[Any, Any]] = {}
+    try:
+        store = Store.open(_with_saved_password(url))
+        try:
+            if changing:
+                before, after = workflow_settings.change(
+                    store,
+                    args.workflow,
+                    actor=actor,
+                    role=role,
+                    shadow_mode=None if args.set_shadow is None else args.set_shadow == "on",
+                    second_review_share=args.set_second_review_share,
+                )
+                diff = workflow_settings.differences(before, after).items()
+                changes = {f"{args.workflow}.{name}": change for name, change in diff}
+            store_id = store.store_id
+            report = build_report(store, filt, role=role, target=args.target)
+        finally:
+            store.close()
+    except workflow_settings.SettingsError as error:
+        print(f"signoff: {error}", file=sys.stderr)
+        return EXIT_REJECTED
+    except StoreError as error:
+        return _fail_store(error)
+    if changes:
+        with redirect_stdout(sys.stderr):  # standard output carries the figures only
+            _record_in_local_log(args, store_id, audit.AuditEvent.POLICY_CHANGED, audit.changes_data(changes))
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False, indent=1))
+    else:
+        print("\n".join(describe(report)))
+    return EXIT_OK
+
+
+def _cmd_volume(args: argparse.Namespace) -> int:
+    from app.core.store import Store, StoreError
+    from app.core.volume import report_volume
+
+    url = _store_url(args)
+    assert url
+    if args.file != "-" and not Path(args.file).is_file():
+        raise UsageError(f"{args.file}: no such file")
+    try:
+        store = Store.open(_with_saved_password(url))
+        try:
+            with sys.stdin.buffer if args.file == "-" else open(args.file, "rb") as stream:
+                report = report_volume(store, stream)
+        finally:
+            store.close()
+    except UnicodeDecodeError:
+        raise UsageError(f"{args.file}: not a UTF-8 text file") from None
+    except StoreError as error:
+        return _fail_store(error)
+    name = "<stdin>" if args.file == "-" else args.file
+    for error in report.errors:
+        print(error.format(name), file=sys.stderr)
+    print(f"{name}: {report.summary()}")
+    return EXIT_REJECTED if report.errors else EXIT_OK
 
 
 def _write_jsonl(records: Iterator[dict[str, Any]], out: TextIO) -> int:
@@ -482,15 +658,150 @@ def _run_gui(args: argparse.Namespace) -> int:
     return run_app(home=home, store_url=_store_url(args, required=False), demo=False, reviewer=args.reviewer)
 
 
+# --- signoff admin: roles (Postgres) and the personal-data setting ----------------------------
+
+
+def _add_admin(admin: argparse.ArgumentParser) -> None:
+    sub = admin.add_subparsers(dest="admin_command", metavar="ADMIN_COMMAND", required=True)
+
+    def child(name: str, help_text: str) -> argparse.ArgumentParser:
+        parser = sub.add_parser(name, help=help_text, description=help_text)
+        _common(parser, suppress=True)
+        return parser
+
+    child(
+        "setup-postgres",
+        "create or upgrade the store, then its group roles, grants and row-level security "
+        "(run as a superuser or the tables' owner with CREATEROLE; run again after every upgrade)",
+    )
+    user = child("add-user", "create a person's Postgres login in one Signoff role (or move it to another)")
+    user.add_argument("login", help="the Postgres login name (the reviewer name decisions carry)")
+    user.add_argument(
+        "--role",
+        choices=["reviewer", "escalation_manager", "admin"],
+        default="reviewer",
+        help="default reviewer",
+    )
+    how = user.add_mutually_exclusive_group()
+    how.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    how.add_argument(
+        "--no-password",
+        action="store_true",
+        help="set no password (certificate, peer or GSSAPI authentication)",
+    )
+    personal = child("pii", "show or set who sees personal data and who may reveal it (audited)")
+    personal.add_argument("--see", help="roles that see personal data, comma-separated, or 'none'")
+    personal.add_argument("--reveal", help="roles that may reveal it per ticket, comma-separated, or 'none'")
+
+
+def _cmd_admin(args: argparse.Namespace) -> int:
+    from app.core.pii import PiiPolicyError
+    from app.core.pii_access import PiiRefused
+    from app.core.roles import RolesError
+    from app.core.store import StoreError
+
+    url = _store_url(args)
+    assert url
+    commands = {"setup-postgres": _admin_setup, "add-user": _admin_add_user, "pii": _admin_pii}
+    try:
+        return commands[args.admin_command](args, _with_saved_password(url))
+    except (RolesError, PiiRefused, PiiPolicyError) as error:
+        print(f"signoff: {error}", file=sys.stderr)
+        return EXIT_REJECTED
+    except StoreError as error:
+        return _fail_store(error)
+
+
+def _admin_setup(args: argparse.Namespace, url: str) -> int:
+    from app.core import roles
+    from app.core.store import Store
+
+    store = Store.initialize(url)
+    try:
+        report = roles.setup_postgres(store)
+    finally:
+        store.close()
+    print(report.describe())
+    return EXIT_OK
+
+
+def _new_password(args: argparse.Namespace) -> str | None:
+    """Never from the command line (shell history, process list): a prompt, or standard input."""
+    import getpass
+
+    if args.no_password:
+        return None
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        if not sys.stdin.isatty():
+            raise UsageError("no terminal to ask the password on: use --password-stdin or --no-password")
+        password = getpass.getpass(f"password for {args.login}: ")
+        if getpass.getpass("again: ") != password:
+            raise UsageError("the two passwords differ")
+    if not password:
+        raise UsageError("empty password (use --no-password for logins without one)")
+    return password
+
+
+def _admin_add_user(args: argparse.Namespace, url: str) -> int:
+    from app.core import roles
+    from app.core.domain import Role
+    from app.core.store import Store
+
+    password = _new_password(args)
+    store = Store.open(url)
+    try:
+        created = roles.add_user(store, args.login, Role(args.role), password)
+    finally:
+        store.close()
+    print(f"{args.login}: {'created' if created else 'updated'}, role {args.role}")
+    return EXIT_OK
+
+
+def _admin_pii(args: argparse.Namespace, url: str) -> int:
+    from app.core import audit, pii, pii_access, roles
+    from app.core.store import Store
+
+    def roles_of(text: str | None, current: tuple[str, ...]) -> tuple[str, ...]:
+        if text is None:
+            return current
+        return () if text.strip().lower() == "none" else pii.parse_roles(text)
+
+    store = Store.open(url)
+    try:
+        current = pii_access.load_policy(store)
+        changes: dict[str, tuple[Any, Any]] = {}
+        if args.see is not None or args.reveal is not None:
+            wanted = pii.PiiPolicy(roles_of(args.see, current.see), roles_of(args.reveal, current.reveal))
+            found = roles.identity(store)  # on Postgres the login's role; the database decides anyway
+            role = str(found.role) if found is not None and found.role is not None else _audit_actor(args)[1]
+            changes = pii_access.save_policy(store, wanted, role=role)
+            current = wanted
+        store_id = store.store_id
+    finally:
+        store.close()
+    print(current.describe())
+    if changes:
+        _record_in_local_log(args, store_id, audit.AuditEvent.POLICY_CHANGED, audit.changes_data(changes))
+    if store.is_sqlite:
+        print(f"note: {roles.ADVISORY}")
+    return EXIT_OK
+
+
 _HANDLERS = {
     "init-store": _cmd_init_store,
     "ingest": _cmd_ingest,
     "export": _cmd_export,
+    "metrics": _cmd_metrics,
+    "volume": _cmd_volume,
     "audit": _cmd_audit,
     "sync": _cmd_sync,
     "demo": _cmd_demo,
     "smoke": _cmd_smoke,
+    "admin": _cmd_admin,
 }
+_HANDLERS.update(cli_policy.HANDLERS)
 
 if __name__ == "__main__":
     sys.exit(main())
