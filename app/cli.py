@@ -655,7 +655,13 @@ def _run_gui(args: argparse.Namespace) -> int:
     from app.ui.application import run_app
 
     home = _home(args)
-    return run_app(home=home, store_url=_store_url(args, required=False), demo=False, reviewer=args.reviewer)
+    return run_app(
+        home=home,
+        store_url=_store_url(args, required=False),
+        demo=False,
+        reviewer=args.reviewer,
+        allow_superuser=args.allow_superuser,
+    )
 
 
 # --- signoff admin: roles (Postgres) and the personal-data setting ----------------------------

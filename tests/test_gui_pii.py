@@ -4,6 +4,7 @@ value ever lands in the replica. Also renders the states to /tmp/pii_*.png for a
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,12 +19,12 @@ from app.cli import main as cli
 from app.core import audit, pii, pii_access
 from app.core.domain import Role, TicketView
 from app.core.workspace import Workspace, open_workspace
-from app.ui.application import build_window
 from app.ui.main_window import MainWindow
 from app.ui.pii_reveal import PiiReveal
 from app.ui.tasks import TaskRunner
 from app.ui.ticket_panes import TicketDetail, pane_texts
 from app.ui.ticket_panes.pii_controls import PiiState
+from app.ui.window_builder import build_window
 
 pytestmark = pytest.mark.gui
 HOSTILE_NAME = "<b>Mal</b><img src=x onerror=alert(1)>"
@@ -157,14 +158,17 @@ class Reviewer:
         assert syncer is not None and syncer.run_once().ok
         self.runner = TaskRunner()
         self.window: MainWindow = build_window(self.workspace, self.runner, home / "ui.ini")
-        self.pii = PiiReveal(self.window.detail, self.runner, self.workspace, self.window)
-        self.window.session.sync_finished.connect(self.pii.refresh)
+        pii = self.window.findChild(PiiReveal)  # the window's own controller, as users get it
+        assert pii is not None
+        self.pii: PiiReveal = pii
         qtbot.addWidget(self.window)
         self.window.resize(1500, 860)
         self.window.show()
         qtbot.waitExposed(self.window)
         with qtbot.waitSignal(self.pii.policy_changed, timeout=10000):
             self.pii.refresh()
+        # Every role looks at the open tickets here (escalation managers start on Escalated).
+        self.window.filters.restore(dataclasses.replace(self.window.filters.query(), status="open"))
         self.window.start()
         qtbot.waitUntil(lambda: self.window._current is not None)
 

@@ -375,7 +375,7 @@ UI_WIRED = "breaker_banner" in inspect.getsource(main_window)
 def test_the_window_shows_banner_tray_and_policy_tab_by_role(
     qtbot: Any, home: Path, store: Store, runner: TaskRunner, role: Role
 ) -> None:
-    from app.ui.application import build_window
+    from app.ui.window_builder import build_window
 
     assert store is not None
     circuit_breaker.pause(store, "lead_qualification", "Vendor outage", actor="ada", role=Role.ADMIN)

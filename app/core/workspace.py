@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.core import audit
+from app.core import audit, roles
 from app.core.credentials import password_refused
 from app.core.domain import Role
 from app.core.replica import Replica, replica_path
@@ -22,6 +22,7 @@ class Workspace:
     replica: Replica
     store: Store | None  # None while the store cannot be reached
     store_error: str | None = None
+    development: bool = False  # a login that bypasses row security, let in by --allow-superuser
 
     @property
     def reviewer(self) -> str:
@@ -43,12 +44,19 @@ class Workspace:
 
 
 def open_workspace(
-    home: Path, store_url: str, *, remember: bool = True, reviewer: str | None = None, login: bool = False
+    home: Path,
+    store_url: str,
+    *,
+    remember: bool = True,
+    reviewer: str | None = None,
+    login: bool = False,
+    allow_superuser: bool = False,
 ) -> Workspace:
     """Open the store (or, when it cannot be reached, the replica of it this installation
     already has) and the matching replica. Raises StoreError when neither is possible.
     `reviewer` overrides the saved reviewer name for this run only; `login` (the window, not
-    headless commands) audits the opening, or the switch from another store."""
+    headless commands) checks the login may review (roles.LoginRefused otherwise: a superuser
+    only with `allow_superuser`) and audits the opening, or the switch from another store."""
     settings = Settings.load(home)
     previous_store = settings.last_store
     try:
@@ -63,6 +71,7 @@ def open_workspace(
         if store_id is None or not replica_path(home, store_id).exists():
             raise
         store, error = None, str(failure)
+    admitted = _admit(store, allow_superuser) if login and store is not None else None
     replica = Replica.open(
         replica_path(home, store_id), store_id=store_id, store_url=without_password(store_url)
     )
@@ -71,11 +80,26 @@ def open_workspace(
         settings.save(home)
     if reviewer:
         settings.reviewer = reviewer  # after the save: a one-off name is never written down
+    if admitted is not None and admitted.login:
+        # On Postgres the store checks decisions and claims against the login and its group.
+        settings.reviewer = admitted.login
+        if admitted.role is not None:
+            settings.role = str(admitted.role)
     shown_url = without_password(store_url)
     switched = previous_store is not None and previous_store != shown_url
     if login:
         _record_login(replica, settings, shown_url, store_id, previous_store if switched else None)
-    return Workspace(home, settings, store_url, replica, store, error)
+    development = admitted is not None and admitted.development
+    return Workspace(home, settings, store_url, replica, store, error, development)
+
+
+def _admit(store: Store, allow_superuser: bool) -> roles.WindowLogin:
+    """The window's login check; a refusal closes the store and is never softened into offline work."""
+    try:
+        return roles.admit_reviewer_window(store, allow_superuser=allow_superuser)
+    except StoreError:
+        store.close()
+        raise
 
 
 def _record_login(

@@ -26,11 +26,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core import policy
 from app.core.domain import Action, Decision, QueueQuery
 from app.core.settings import without_password
 from app.core.store_claims import ClaimState
 from app.ui.actions import REASON_ACTIONS, SPECS, ActionId, build_actions
 from app.ui.banners import ClaimBanner, NoticeBar
+from app.ui.breaker_banner import BreakerBanner
 from app.ui.decision_bar import DecisionBar
 from app.ui.filter_bar import FilterBar
 from app.ui.queue_model import TICKET_ID_ROLE, QueueModel
@@ -105,7 +107,9 @@ class MainWindow(QMainWindow):
         central_layout.setContentsMargins(0, 6, 0, 0)
         self.filters.setContentsMargins(6, 0, 6, 0)
         self.notice = NoticeBar()
+        self.breaker_banner = BreakerBanner()  # automation paused: filled by a BreakerWatch
         central_layout.addWidget(self.notice)
+        central_layout.addWidget(self.breaker_banner)
         central_layout.addWidget(self.filters)
         central_layout.addWidget(self.splitter, 1)
         # Review is the first tab; audit, dashboard and settings join as tabs of their own.
@@ -124,7 +128,11 @@ class MainWindow(QMainWindow):
         self._clock.timeout.connect(self.model.tick)
         self._clock.start()
         self._saved_tab = self._state.restore(
-            self, self._splitters(), self.table.horizontalHeader(), self.filters
+            self,
+            self._splitters(),
+            self.table.horizontalHeader(),
+            self.filters,
+            default_view=policy.default_view(workspace.role),
         )
 
     # --- construction ------------------------------------------------------------------

@@ -31,7 +31,8 @@ from app.core.demo import prepare_demo
 from app.core.domain import Action, Decision
 from app.core.workspace import Workspace
 from app.paths import HOME_ENV, home_dir
-from app.ui.application import Launcher, application, configure_logging
+from app.ui.application import application, configure_logging
+from app.ui.launcher import Launcher
 from app.ui.main_window import MainWindow
 from app.ui.review_session import LoadedTicket
 from app.ui.tasks import TaskRunner

@@ -26,8 +26,10 @@ class WindowState:
         splitters: dict[str, QSplitter | None],
         header: QHeaderView,
         filters: FilterBar,
+        default_view: str = TicketStatus.OPEN,
     ) -> int:
-        """Put everything back; returns the tab to open once all tabs exist."""
+        """Put everything back; returns the tab to open once all tabs exist. `default_view` is
+        the queue view when none was saved (escalation managers start on Escalated)."""
         s = self.settings
         geometry = s.value("window/geometry")
         if isinstance(geometry, QByteArray) and window.restoreGeometry(geometry):
@@ -49,7 +51,7 @@ class WindowState:
                 workflow=s.value(f"{key}/workflow") or None,
                 queue=s.value(f"{key}/queue") or None,
                 sort=str(s.value(f"{key}/sort") or "due"),
-                status=str(s.value(f"{key}/status") or TicketStatus.OPEN),
+                status=str(s.value(f"{key}/status") or default_view),
             )
         )
         return int(s.value("window/tab") or 0)

@@ -23,8 +23,9 @@ from app.core.demo import prepare_demo
 from app.core.domain import Action
 from app.core.settings import Settings
 from app.core.workspace import open_workspace
-from app.ui.application import application, build_window
+from app.ui.application import application
 from app.ui.tasks import TaskRunner
+from app.ui.window_builder import build_window
 
 OUT = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent
 

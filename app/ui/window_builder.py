@@ -1,0 +1,71 @@
+"""The reviewer window with all its tabs, wired to a workspace: what the app, the smoke test and the
+screenshot script all show."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from app.core import audit_store
+from app.core.audit import VerifyResult
+from app.core.governance import trail_for
+from app.core.store import StoreError
+from app.core.workspace import Workspace
+from app.ui.audit_browser import AuditBrowser
+from app.ui.breaker_banner import BreakerWatch
+from app.ui.dashboard import Dashboard
+from app.ui.main_window import MainWindow
+from app.ui.notifications import Notifier
+from app.ui.pii_reveal import PiiReveal
+from app.ui.policy_editor import PolicyEditor, is_admin
+from app.ui.review_session import ReviewSession
+from app.ui.tasks import TaskRunner
+
+
+def build_window(
+    workspace: Workspace, runner: TaskRunner, ui_settings: Path, *, title_note: str = ""
+) -> MainWindow:
+    """The reviewer window with all its tabs, wired to the workspace (also used by the
+    screenshot script, so the pictures show what users get)."""
+    session = ReviewSession(workspace, runner)
+    window = MainWindow(session, ui_settings, title_note=title_note)
+
+    def record(event: str, data: dict[str, object], ticket_id: int | None) -> None:
+        workspace.replica.record_event(
+            event, actor=workspace.reviewer, role=workspace.role, data=data, ticket_id=ticket_id
+        )
+
+    # Personal data: masked until the store's setting says this role may see it; reveals audited.
+    reveal = PiiReveal(window.detail, runner, workspace, window)
+    session.sync_finished.connect(reveal.refresh)
+    reveal.refresh()
+
+    # Automation pauses: a banner for everyone, read after every sync; admins get a notice.
+    watch = BreakerWatch(runner, lambda: workspace.store, window.breaker_banner, parent=window)
+    session.sync_finished.connect(watch.refresh)
+    # Tray icon and desktop notifications (the status bar says it too: there may be no tray).
+    notifier = Notifier(runner, workspace.replica, workspace.role, parent=window)
+    notifier.notified.connect(lambda title, text: window.statusBar().showMessage(f"{title}: {text}", 15000))
+    session.replica_changed.connect(notifier.poll)
+    watch.newly_paused.connect(notifier.breaker_paused)
+    notifier.start()
+
+    browser = AuditBrowser(runner, lambda: trail_for(workspace.store, workspace.replica), record)
+    window.add_tab(browser, window.tr("Audit"))
+    window.add_tab(Dashboard(runner, lambda: workspace.store, str(workspace.role)), window.tr("Dashboard"))
+    if is_admin(workspace):
+        editor = PolicyEditor(runner, workspace)
+        editor.saved.connect(lambda _text: watch.refresh())
+        window.add_tab(editor, window.tr("Policy"))
+    return window
+
+
+def verify_chain(workspace: Workspace) -> VerifyResult:
+    """The local chain, and when online also against the store's checkpoint: the only check
+    that catches a local log cut short after it was pushed."""
+    local = workspace.replica.verify_audit()
+    if not local.ok or workspace.store is None:
+        return local
+    try:
+        return audit_store.verify_local_against_store(workspace.replica, workspace.store)
+    except StoreError:
+        return local  # offline after all: the local check stands
