@@ -12,6 +12,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
 log = logging.getLogger(__name__)
@@ -77,16 +78,25 @@ class TaskRunner(QObject):
         fn: Callable[[], Any],
         on_done: Callable[[Any], None] | None = None,
         on_error: Callable[[Exception], None] | None = None,
+        *,
+        owner: QObject | None = None,
     ) -> None:
+        """Run `fn` on `lane`; its result or error comes back on the GUI thread. With `owner`,
+        nothing is delivered once the owner is gone (a model or view closed while its page was
+        being read)."""
+
+        def wanted() -> bool:
+            return owner is None or shiboken6.isValid(owner)
+
         def done(result: Any) -> None:
             self._finish(lane, relay)
-            if on_done is not None:
+            if on_done is not None and wanted():
                 on_done(result)
 
         def failed(error: Exception, trace: str) -> None:
             self._finish(lane, relay)
             log.error("task on lane %s failed: %s\n%s", lane, error, trace)
-            if on_error is not None:
+            if on_error is not None and wanted():
                 on_error(error)
 
         relay = _Relay(done, failed)
