@@ -1,5 +1,5 @@
-"""Opening the store off the GUI thread, then showing the window; asking for what is missing (a store,
-a password) and saying clearly what went wrong."""
+"""Opening the store off the GUI thread, then showing the window; asking for what is missing (a store:
+the welcome dialog; a password) and saying clearly what went wrong."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from app.core.credentials import (
     password_refused,
     resolve_store_url,
 )
-from app.core.demo import prepare_demo
 from app.core.roles import DEVELOPMENT_TITLE
 from app.core.urls import url_without_password
 from app.core.workspace import Workspace, open_workspace
@@ -24,6 +23,7 @@ from app.ui.main_window import MainWindow
 from app.ui.message_boxes import plain_box
 from app.ui.password_dialog import PasswordDialog
 from app.ui.tasks import TaskRunner
+from app.ui.welcome import ConnectionDialog
 from app.ui.window_builder import build_window, verify_chain
 
 
@@ -51,12 +51,33 @@ class Launcher(QObject):
         self.progress: QProgressDialog | None = None
         self.passwords = SessionPasswords()  # session-only passwords when no keyring works
         self.password_dialog: PasswordDialog | None = None
+        self.welcome: ConnectionDialog | None = None
 
     def start(self) -> None:
         if self.store_url is None:
-            self._offer_demo()
+            self.show_welcome()
             return
         self._open(self.store_url)
+
+    def show_welcome(self, current_url: str | None = None) -> None:
+        """No store yet (or the chosen one failed): the demo, a SQLite file or a Postgres server.
+        A Postgres `current_url` opens the form filled in, to correct it."""
+        self._idle()
+        dialog = self.welcome = ConnectionDialog(
+            self.runner,
+            self.home,
+            session=self.passwords,
+            current_url=current_url,
+            allow_superuser=self.allow_superuser,
+        )
+        dialog.store_chosen.connect(self._chosen)
+        # Queued: the event loop may not run yet, and a direct quit() would then be lost.
+        dialog.rejected.connect(lambda: QTimer.singleShot(0, QApplication.quit))
+        dialog.show()
+
+    def _chosen(self, url: str, demo: bool) -> None:
+        self.demo = demo
+        self._open(url)
 
     def _busy(self, text: str) -> None:
         if self.progress is None:
@@ -73,24 +94,6 @@ class Launcher(QObject):
         if self.progress is not None:
             self.progress.close()
             self.progress = None
-
-    def _offer_demo(self) -> None:
-        answer = QMessageBox.question(
-            None,
-            "Signoff",
-            self.tr(
-                "No shared store is set up yet.\n\nOpen the demo? It makes a throwaway store with a few "
-                "hundred realistic tickets on this computer; nothing is sent anywhere.\n\n"
-                "(To use a team store later: signoff --store URL)"
-            ),
-        )
-        if answer != QMessageBox.StandardButton.Yes:
-            # The event loop has not started yet: a direct quit() would be lost.
-            QTimer.singleShot(0, QApplication.quit)
-            return
-        self.demo = True
-        self._busy(self.tr("Preparing the demo store…"))
-        self.runner.submit("sync", lambda: prepare_demo(self.home), self._open, self._failed)
 
     def _open(self, url: str) -> None:
         self.store_url = url
@@ -170,14 +173,13 @@ class Launcher(QObject):
         box.setTextFormat(Qt.TextFormat.PlainText)
         box.setText(self.tr("Could not open the store.\n\n") + str(error))
         retry = box.addButton(self.tr("Try again"), QMessageBox.ButtonRole.AcceptRole)
-        demo = box.addButton(self.tr("Open the demo"), QMessageBox.ButtonRole.ActionRole)
+        other = box.addButton(self.tr("Choose another store…"), QMessageBox.ButtonRole.ActionRole)
         box.addButton(self.tr("Quit"), QMessageBox.ButtonRole.RejectRole)
         box.exec()
         if box.clickedButton() is retry and self.store_url:
             self._open(self.store_url)
-        elif box.clickedButton() is demo:
-            self.demo = True
-            self._busy(self.tr("Preparing the demo store…"))
-            self.runner.submit("sync", lambda: prepare_demo(self.home), self._open, self._failed)
+        elif box.clickedButton() is other:
+            # the demo is one of its choices; a failed Postgres store comes back filled in
+            self.show_welcome(url_without_password(self.store_url) if self.store_url else None)
         else:
             QApplication.quit()
