@@ -7,8 +7,6 @@ confidence), large enough for the dashboard to look like a working month."""
 from __future__ import annotations
 
 import random
-import sys
-import types
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -26,46 +24,9 @@ from app.core.store import Store, translate_errors
 from app.core.store_models import SecondReview, StoreTicket, WorkflowSettings
 from app.core.volume import VolumeReport, VolumeRow, store_volume
 
-# The change store_push needs for blind second review (issue 6): (text to find, text instead).
-WIRING = (
-    (
-        "from app.core.rows import decision_values\n",
-        "from app.core.metrics import second_review\nfrom app.core.rows import decision_values\n",
-    ),
-    (
-        "    rivals = []\n    if settles(decision, ticket_status):\n",
-        "    rivals = []\n"
-        "    review = second_review.classify(conn, ticket_id, ticket_status, decision, escalates)\n"
-        "    if settles(decision, ticket_status):\n",
-    ),
-    (
-        "        rivals = standing\n",
-        "        rivals = [] if review is not None and review.keeps_both else standing\n",
-    ),
-    (
-        "    conn.execute(\n        update(TICKETS)\n        .where(TICKETS.c.id == ticket_id)\n",
-        "    ticket_values = second_review.record(conn, review, ticket_id, decision, now, ticket_values)\n"
-        "    conn.execute(\n        update(TICKETS)\n        .where(TICKETS.c.id == ticket_id)\n",
-    ),
-)
-
-
-def wired_push() -> Any:
-    """store_push.push_decisions with blind second review: the module itself once wired, else a
-    copy of it with WIRING applied (each piece must apply exactly once)."""
-    source = Path(store_push.__file__).read_text(encoding="utf-8")
-    if "second_review" in source:
-        return store_push.push_decisions
-    for old, new in WIRING:
-        assert source.count(old) == 1, f"store_push changed: cannot wire at {old!r}"
-        source = source.replace(old, new)
-    module = types.ModuleType("wired_store_push")
-    sys.modules[module.__name__] = module  # dataclasses look their module up
-    exec(compile(source, store_push.__file__, "exec"), module.__dict__)
-    return module.push_decisions
-
-
-PUSH_WITH_SECOND_REVIEW = wired_push()
+# store_push with blind second review (the store's rule, app/core/metrics/second_review.py),
+# called inside a transaction of the test's own, as Store.push_decisions does.
+PUSH_WITH_SECOND_REVIEW = store_push.push_decisions
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday, well in the past
 NOW = T0 + timedelta(days=3)
@@ -88,7 +49,7 @@ class Builder:
     store: Store
     tickets: dict[str, dict[str, Any]] = field(default_factory=dict)
     pushes: list[Decision] = field(default_factory=list)
-    wired: bool = False  # push through store_push with blind second review wired in (WIRING)
+    wired: bool = False  # push through store_push directly (PUSH_WITH_SECOND_REVIEW)
 
     def ticket(
         self,

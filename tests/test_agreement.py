@@ -1,6 +1,6 @@
 """Agreement: Cohen's kappa against hand-computed examples, the blind second-review choice, and
 the store's rule for second reviews (both decisions kept, no conflict; a disagreement goes to
-the escalation queue) through store_push as wired for it (see WIRING)."""
+the escalation queue) through store_push."""
 
 from __future__ import annotations
 

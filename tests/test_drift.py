@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from metrics_history import LEAD, NOW, Pipeline, simulated_history
 
-from app.core.metrics.drift import EPSILON, PSI_WARNING, bin_of, histogram, psi, rise_z
+from app.core.metrics.drift import EPSILON, MIN_TICKETS, PSI_WARNING, bin_of, histogram, psi, rise_z
 from app.core.metrics.query import MetricsFilter
 from app.core.metrics.rates import Rate
 from app.core.metrics.report import build_report
@@ -86,6 +86,31 @@ def test_no_reference_no_alerts(tmp_path: Path) -> None:
         store.close()
     assert drift["alerts"] == []
     assert drift["workflows"][0]["note"] == "no reference yet"
+
+
+def test_a_new_code_against_a_thin_reference_is_only_a_warning(tmp_path: Path) -> None:
+    store = Store.initialize(f"sqlite:///{tmp_path / 'store.sqlite3'}")
+    try:
+        # Two tickets a day: 56 in the four reference weeks, fewer than MIN_TICKETS.
+        simulated_history(
+            store,
+            (Pipeline(DONOR, per_day=2, confidence=(0.6, 0.95), reject_rate=0.15, late_code="novel_signal"),),
+        )
+        drift = build_report(store, now=NOW)["drift"]
+    finally:
+        store.close()
+    (entry,) = drift["workflows"]
+    assert 0 < entry["tickets"]["reference"] < MIN_TICKETS
+    (alert,) = drift["alerts"]
+    assert (alert["kind"], alert["severity"]) == ("new_exception_code", "warning")
+    assert alert["message"].startswith(f"New exception codes against only {entry['tickets']['reference']} ")
+    assert "'novel_signal' (" in alert["message"]
+
+
+def test_a_new_code_against_a_full_reference_is_an_alert(drifted: Store) -> None:
+    alerts = build_report(drifted, now=NOW)["drift"]["alerts"]
+    alert = next(a for a in alerts if a["kind"] == "new_exception_code")
+    assert alert["severity"] == "alert" and "only" not in alert["message"]
 
 
 # --- the pure pieces ---------------------------------------------------------------------------

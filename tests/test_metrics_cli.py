@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from helpers import sqlite_url
-from metrics_history import LEAD, NOW, T0, known_history
+from metrics_history import LEAD, NOW, T0, dashboard_store, known_history
 
 from app.cli import EXIT_OK, EXIT_REJECTED, EXIT_USAGE, main
 from app.core.metrics.report import build_report
@@ -78,6 +78,37 @@ def test_per_reviewer_figures_for_an_administrator(
     set_role(home, "admin")
     printed = json.loads(run(capsys, "metrics", "--store", url, "--json")[1])
     assert {r["reviewer"] for r in printed["reviewers"]} == {"alice", "bob", "erin"}
+
+
+def test_metrics_json_has_every_figure_of_the_issue(
+    capsys: pytest.CaptureFixture[str], home: Path, tmp_path: Path
+) -> None:
+    """Issue 6, item 7: everything the dashboard shows, for pipelines and monitoring, on a month
+    with every kind of figure in it (drift, shadow mode, blind second reviews)."""
+    dashboard_store(tmp_path / "month.sqlite3").close()
+    set_role(home, "admin")
+    code, out, _ = run(capsys, "metrics", "--store", f"sqlite:///{tmp_path / 'month.sqlite3'}", "--json")
+    assert code == EXIT_OK
+    report = json.loads(out)
+    for name in ("exception_rate", "override_rate", "first_pass_accuracy"):
+        assert 0 < report[name]["value"] < 1 and report[name]["series"], name
+    for name in ("escalation_rate", "clarification_rate"):
+        assert 0 < report[name]["value"] < 1 and report[name]["series"], name
+    for name in ("review_latency_hours", "escalation_resolution_hours"):
+        assert 0 < report[name]["p50"] <= report[name]["p90"], name
+    assert 0 < report["sla"]["attainment"] < 1 and report["sla"]["breaches"] > 0
+    assert report["reason_codes"]["totals"] and report["reason_codes"]["series"]
+    people = {r["reviewer"]: r for r in report["reviewers"]}  # throughput and agreement
+    assert len(people) >= 4 and all(r["decisions"] and r["per_active_day"] for r in people.values())
+    assert any(r["agreed_with_peer"]["of"] for r in people.values())
+    for entry in report["calibration"]:
+        assert entry["n"] == sum(band["n"] for band in entry["bands"])
+        assert entry["advice"]["target"] == 0.95 and "sample" in entry["advice"]
+    assert {a["kind"] for a in report["drift"]["alerts"]} >= {"new_exception_code", "override_rising"}
+    assert report["agreement"]["kappa"] is not None and report["agreement"]["by_pair"]
+    (shadow,) = report["shadow"]
+    assert shadow["workflow"] == "donor_segmentation" and shadow["bands"]
+    assert {s["workflow"]: s["shadow_mode"] for s in report["settings"]} == {"donor_segmentation": True}
 
 
 def test_workflow_settings_need_an_administrator(

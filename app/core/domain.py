@@ -23,6 +23,8 @@ class TicketStatus(enum.StrEnum):
     DECIDED = "decided"
     ESCALATED = "escalated"
     CONFLICT = "conflict"
+    # Chosen for a blind second review: decided once, waits for a different reviewer.
+    AWAITING_SECOND_REVIEW = "awaiting_second_review"
 
 
 class Queue(enum.StrEnum):

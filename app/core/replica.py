@@ -66,9 +66,20 @@ WORKFLOWS = ReplicaWorkflow.__table__
 REMOTE = RemoteDecision.__table__
 CLAIMS = ReplicaClaim.__table__
 
-# Tickets a reviewer may still act on; anything else is not decidable from the queue.
-DECIDABLE = (TicketStatus.OPEN, TicketStatus.CONFLICT, TicketStatus.ESCALATED)
+# Tickets a reviewer may still act on; anything else is not decidable from the queue. A ticket
+# awaiting a blind second review is decidable only by someone other than its first reviewer
+# (`Replica.decidable`).
+DECIDABLE = (
+    TicketStatus.OPEN,
+    TicketStatus.CONFLICT,
+    TicketStatus.ESCALATED,
+    TicketStatus.AWAITING_SECOND_REVIEW,
+)
 WITHDRAWN = "withdrawn"
+# A view, not a status: tickets this installation decided first, waiting for a second reviewer
+# (where their first reviewer finds them to correct). The view of status AWAITING_SECOND_REVIEW
+# lists the others: the ones this installation may review second.
+SENT_FOR_SECOND_REVIEW = "sent_for_second_review"
 
 _SORT_COLUMNS = {
     "due": TICKETS.c.due_at,
@@ -165,7 +176,15 @@ class Replica:
     # --- the queue ---------------------------------------------------------------------
 
     def _queue_filter(self, query: QueueQuery) -> list[Any]:
-        clauses: list[Any] = [TICKETS.c.status == query.status]
+        if query.status in (TicketStatus.AWAITING_SECOND_REVIEW, SENT_FOR_SECOND_REVIEW):
+            decided_here = _decided_here(TICKETS.c.id, TICKETS.c.revision).exists()
+            mine = query.status == SENT_FOR_SECOND_REVIEW
+            clauses: list[Any] = [
+                TICKETS.c.status == TicketStatus.AWAITING_SECOND_REVIEW,
+                decided_here if mine else ~decided_here,
+            ]
+        else:
+            clauses = [TICKETS.c.status == query.status]
         if query.workflow:
             clauses.append(TICKETS.c.workflow == query.workflow)
         if query.queue:
@@ -234,6 +253,9 @@ class Replica:
                 for r in conn.execute(select(REMOTE).where(REMOTE.c.ticket_id == ticket_id))
             }
             decisions = sorted({**local, **remote}.values(), key=lambda d: d.decided_at)
+            if row.status == TicketStatus.AWAITING_SECOND_REVIEW:
+                # Blind: whoever reviews second must not see how the first reviewer decided.
+                decisions = [d for d in decisions if d.client_id == self.client_id]
             claim = conn.execute(
                 select(CLAIMS.c.holder).where(
                     CLAIMS.c.ticket_id == ticket_id,
@@ -255,6 +277,17 @@ class Replica:
             claimed_by=claim,
             decisions=decisions,
         )
+
+    def decidable(self, ticket: TicketView, reviewer: str) -> bool:
+        """Whether this reviewer may decide the ticket now (without correcting an earlier
+        decision): its status allows it, and a ticket awaiting a blind second review goes to
+        someone other than its first reviewer."""
+        if ticket.status not in DECIDABLE:
+            return False
+        if ticket.status != TicketStatus.AWAITING_SECOND_REVIEW:
+            return True
+        with self._read() as conn:
+            return not _first_reviewer_here(conn, ticket.id, ticket.revision, reviewer)
 
     def reason_codes(self, action: Action, workflow: str) -> list[ReasonCode]:
         with self._read() as conn:
@@ -290,6 +323,14 @@ class Replica:
                 self._check_correctable(conn, ticket_id, supersedes)
             elif row.status not in DECIDABLE:
                 raise DecisionError(f"ticket {row.source}/{row.external_id} is {row.status}, not open")
+            elif row.status == TicketStatus.AWAITING_SECOND_REVIEW and _first_reviewer_here(
+                conn, ticket_id, row.revision, reviewer
+            ):
+                raise DecisionError(
+                    f"ticket {row.source}/{row.external_id} waits for a blind second review by someone "
+                    "else: you decided it first (correct your decision from the view "
+                    "'Sent for second review')"
+                )
             catalog = [reason_from_row(r) for r in conn.execute(select(REASONS))]
             allowed = {r.code: r for r in codes_for(catalog, action, row.workflow)}
             if reason_code not in allowed:
@@ -498,6 +539,29 @@ class Replica:
                 data=data,
                 ticket_id=ticket_id,
             )
+
+
+def _decided_here(ticket_id: Any, revision: Any) -> Any:
+    """This installation's decisions on a ticket's revision (withdrawn ones do not count)."""
+    return select(DECISIONS.c.decision_id).where(
+        DECISIONS.c.ticket_id == ticket_id,
+        DECISIONS.c.ticket_revision == revision,
+        DECISIONS.c.push_state != WITHDRAWN,
+    )
+
+
+def _first_reviewer_here(conn: Connection, ticket_id: int, revision: int, reviewer: str) -> bool:
+    """Whether the standing decision on a ticket awaiting second review came from this installation
+    or from this reviewer (on another machine: the store's copy names them)."""
+    if conn.execute(_decided_here(ticket_id, revision).limit(1)).first() is not None:
+        return True
+    for record in conn.execute(
+        select(REMOTE.c.record).where(REMOTE.c.ticket_id == ticket_id, REMOTE.c.status != "superseded")
+    ).scalars():
+        decision = json.loads(record)
+        if decision.get("reviewer") == reviewer and decision.get("ticket_revision") == revision:
+            return True
+    return False
 
 
 def _set(conn: Connection, key: str, value: str) -> None:

@@ -10,6 +10,7 @@ from sqlalchemy import Connection, delete, insert, select, tuple_, update
 
 from app.core import policy
 from app.core.domain import STATUS_AFTER, Decision, DecisionStatus, Queue, Role, TicketStatus, utcnow
+from app.core.metrics import second_review
 from app.core.rows import decision_values
 from app.core.store_changes import lock_changes, take_change_seqs
 from app.core.store_models import Claim, StoreDecision, StoreReasonCode, StoreTicket
@@ -132,6 +133,7 @@ def _apply_decision(
         ).scalars()
     )
     rivals = []
+    review = second_review.classify(conn, ticket_id, ticket_status, decision, escalates)
     if settles(decision, ticket_status):
         # The escalation manager's final call: earlier decisions stay in the record,
         # superseded, never deleted.
@@ -139,7 +141,7 @@ def _apply_decision(
     else:
         # Another standing decision on the same revision means two people decided the same
         # ticket: keep both, mark the conflict, and let an escalation manager settle it.
-        rivals = standing
+        rivals = [] if review is not None and review.keeps_both else standing
     status = DecisionStatus.CONFLICT if rivals else decision.status
     values.update(status=str(status), change_seq=next(seq))
     conn.execute(insert(DECISIONS).values(**values))
@@ -160,6 +162,7 @@ def _apply_decision(
         }
     else:
         ticket_values = {"status": str(STATUS_AFTER[decision.action])}
+    ticket_values = second_review.record(conn, review, ticket_id, decision, now, ticket_values)
     conn.execute(
         update(TICKETS)
         .where(TICKETS.c.id == ticket_id)

@@ -6,15 +6,20 @@ from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QLineEdit, QWidget
 
 from app.core.domain import Queue, QueueQuery, TicketStatus
+from app.core.replica import SENT_FOR_SECOND_REVIEW
 
 SORT_LABELS = {"due": "Due time", "confidence": "Confidence", "age": "Age (oldest first)"}
 # What a reviewer can look at: the open queue, and decided tickets to correct a decision.
-VIEW_LABELS = {
+VIEW_LABELS: dict[str, str] = {
     TicketStatus.OPEN: "To review",
+    # Blind second reviews: the ones others decided first, which this reviewer may decide.
+    TicketStatus.AWAITING_SECOND_REVIEW: "Second review",
     TicketStatus.AWAITING_CLARIFICATION: "Awaiting clarification",
     TicketStatus.ESCALATED: "Escalated",
     TicketStatus.CONFLICT: "Conflicts",
     TicketStatus.DECIDED: "Decided",
+    # Decided here first, waiting for a second reviewer: corrections until then.
+    SENT_FOR_SECOND_REVIEW: "Sent for second review",
 }
 SEARCH_DEBOUNCE_MS = 250
 

@@ -15,7 +15,6 @@ from datetime import datetime
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from app.core.domain import Action, Decision, QueueQuery, QueueRow, ReasonCode, TicketView, utcnow
-from app.core.replica import DECIDABLE
 from app.core.store import StoreUnavailable
 from app.core.store_claims import ClaimState
 from app.core.sync import SyncReport
@@ -104,7 +103,8 @@ class ReviewSession(QObject):
         if ticket is None:
             return None
         correctable = None
-        if ticket.status not in DECIDABLE:
+        # Not decidable (a blind second review's first reviewer included): a correction at most.
+        if not replica.decidable(ticket, self.workspace.reviewer):
             last = replica.last_decision(ticket_id)
             correctable = last.decision_id if last is not None else None
             if correctable is None:

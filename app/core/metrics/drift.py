@@ -1,7 +1,8 @@
 """Drift, per workflow: the last `window` days of incoming tickets against the `reference` days
 before them.
 
-- New exception code: a code in the window never seen in the reference.
+- New exception code: a code in the window never seen in the reference (an alert per code; one
+  warning naming them all while the reference holds fewer than MIN_TICKETS tickets).
 - Confidence shift: the population stability index (PSI) of the confidence distribution over ten
   fixed bins of 0.1, empty bins taken as EPSILON. Below 0.1 is stable; from 0.1 a warning; from
   0.25 an alert. Needs MIN_TICKETS on each side.
@@ -150,12 +151,15 @@ def _workflow_drift(name: str, ref: _Side, cur: _Side) -> tuple[dict[str, Any], 
         return entry, alerts
     new = sorted(code for code in cur.codes if code not in ref.codes)
     entry["new_exception_codes"] = [{"code": c, "tickets": cur.codes[c]} for c in new]
-    for code in new:
-        alerts.append(
-            Alert(
-                name, "new_exception_code", "alert", f"New exception code {code!r}: {cur.codes[code]} tickets"
-            )
-        )
+    if new and ref.tickets < MIN_TICKETS:
+        # A code missing from a thin reference is weak evidence that it is new: one warning.
+        listed = ", ".join(f"{code!r} ({cur.codes[code]})" for code in new)
+        message = f"New exception codes against only {ref.tickets} reference tickets: {listed}"
+        alerts.append(Alert(name, "new_exception_code", "warning", message))
+    elif new:
+        for code in new:
+            message = f"New exception code {code!r}: {cur.codes[code]} tickets"
+            alerts.append(Alert(name, "new_exception_code", "alert", message))
     if cur.tickets >= MIN_TICKETS and ref.tickets >= MIN_TICKETS:
         value = psi(ref.confidences, cur.confidences)
         entry["psi"] = rounded(value, 4)

@@ -25,7 +25,7 @@ from app.core.metrics.workflow_settings import config_of
 from app.core.store_models import SecondReview
 
 REVIEWS = SecondReview.__table__
-AWAITING_SECOND_REVIEW = "awaiting_second_review"
+AWAITING_SECOND_REVIEW = TicketStatus.AWAITING_SECOND_REVIEW
 OPENING_ACTIONS = (Action.APPROVE, Action.REJECT)
 
 

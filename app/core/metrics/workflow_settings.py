@@ -5,14 +5,16 @@ metrics and the pipeline (through `signoff metrics --json`)."""
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, insert, select, update
 
+from app.core import policy
 from app.core.db import READ_ONLY
-from app.core.domain import Role, to_rfc3339, utcnow
+from app.core.domain import Queue, Role, parse_rfc3339, to_rfc3339, utcnow
 from app.core.store_errors import translate_errors
 from app.core.store_models import WorkflowSettings
 
@@ -67,6 +69,36 @@ def config_of(conn: Connection, workflow: str) -> WorkflowConfig | None:
 
 def all_configs(conn: Connection) -> dict[str, WorkflowConfig]:
     return {r.workflow: _config(r) for r in conn.execute(select(SETTINGS).order_by(SETTINGS.c.workflow))}
+
+
+def shadow_workflows(conn: Connection) -> set[str]:
+    """The workflows in shadow mode: what a pipeline reads as
+    `SELECT shadow_mode FROM workflow_settings WHERE workflow = ?` (no row: not in shadow mode)."""
+    return set(conn.execute(select(SETTINGS.c.workflow).where(SETTINGS.c.shadow_mode.is_(True))).scalars())
+
+
+Router = Callable[[dict[str, Any]], policy.Routing]
+
+
+def shadow_router(router: Router, shadow: Collection[str]) -> Router:
+    """Ingest's router for a store with workflows in shadow mode: nothing of theirs is automated,
+    so a ticket the policy would automate comes to the review queue (its standard priority and
+    SLA) and every item gets a human decision to compare with the AI's proposal."""
+    if not shadow:
+        return router
+
+    def route(ticket: dict[str, Any]) -> policy.Routing:
+        routing = router(ticket)
+        if not routing.auto or ticket["workflow"] not in shadow:
+            return routing
+        created = parse_rfc3339(ticket["created_at"])
+        return policy.Routing(
+            queue=Queue.REVIEW,
+            priority=policy.PRIORITY[Queue.REVIEW],
+            due_at=created + policy.SLA[Queue.REVIEW],
+        )
+
+    return route
 
 
 def read_configs(store: Store) -> dict[str, WorkflowConfig]:

@@ -31,6 +31,7 @@ _STATUSES = {
     "decided": QT_TRANSLATE_NOOP("TicketDetail", "Decided"),
     "escalated": QT_TRANSLATE_NOOP("TicketDetail", "Escalated"),
     "conflict": QT_TRANSLATE_NOOP("TicketDetail", "Conflict: two reviewers decided"),
+    "awaiting_second_review": QT_TRANSLATE_NOOP("TicketDetail", "Awaiting a blind second review"),
 }
 _ACTIONS = {
     "approve": QT_TRANSLATE_NOOP("TicketDetail", "Approved"),
