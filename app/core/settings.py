@@ -15,6 +15,9 @@ from app.core.domain import Role
 from app.core.urls import url_without_password
 
 SETTINGS_FILE = "settings.json"
+THEMES = ("system", "light", "dark")
+SYNC_INTERVAL_RANGE_S = (5, 3600)
+FONT_SIZE_RANGE = (0, 32)
 
 
 def default_reviewer() -> str:
@@ -37,6 +40,12 @@ class Settings:
     # store URL -> store id, so a known store's replica opens offline too
     known_stores: dict[str, str] = field(default_factory=dict)
     sync_interval_s: int = 60
+    # What the window looks like and how it speaks; the dialog under Preferences edits these.
+    notifications: bool = True
+    theme: str = "system"  # one of THEMES
+    font_size: int = 0  # points; 0 keeps the system's size
+    # action id -> its keys, only for actions the user remapped (an empty list: no key)
+    shortcuts: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
     def load(cls, home: Path) -> Settings:
@@ -50,7 +59,23 @@ class Settings:
             path.replace(path.with_suffix(".damaged.json"))
             return cls()
         known = {f for f in cls.__dataclass_fields__}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        return cls(**{k: v for k, v in data.items() if k in known}).checked()
+
+    def checked(self) -> Settings:
+        """Values a hand-edited file may have broken, put back in range (never a reason to fail)."""
+        if self.theme not in THEMES:
+            self.theme = "system"
+        low, high = SYNC_INTERVAL_RANGE_S
+        self.sync_interval_s = min(max(int(self.sync_interval_s or 60), low), high)
+        low, high = FONT_SIZE_RANGE
+        self.font_size = min(max(int(self.font_size or 0), low), high)
+        self.notifications = bool(self.notifications)
+        if not isinstance(self.shortcuts, dict):
+            self.shortcuts = {}
+        self.shortcuts = {
+            str(k): [str(key) for key in v] for k, v in self.shortcuts.items() if isinstance(v, list)
+        }
+        return self
 
     def save(self, home: Path) -> None:
         path = home / SETTINGS_FILE

@@ -13,14 +13,18 @@ from PySide6.QtWidgets import QApplication
 from app.core.settings import Settings
 from app.paths import logs_dir
 from app.resources import resource_path
+from app.ui.crash_dialog import CrashHandler, LogTail
 from app.ui.launcher import Launcher
+from app.ui.settings_dialog import apply_appearance
 from app.ui.tasks import TaskRunner
 
 log = logging.getLogger(__name__)
 ICON = resource_path("icons", "signoff.svg")  # None when no layout has it: no window icon then
 
 
-def configure_logging(home: Path) -> None:
+def configure_logging(home: Path) -> LogTail:
+    """signoff.log in <home>/logs (the platform's user data folder unless --home says otherwise),
+    rotated at 2 MB, five kept; plus the in-memory tail that crash reports quote."""
     handler = RotatingFileHandler(
         logs_dir(home) / "signoff.log", maxBytes=2_000_000, backupCount=5, encoding="utf-8"
     )
@@ -28,6 +32,9 @@ def configure_logging(home: Path) -> None:
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(logging.INFO)
+    tail = LogTail()
+    root.addHandler(tail)
+    return tail
 
 
 def application() -> QApplication:
@@ -49,9 +56,11 @@ def run_app(
     reviewer: str | None = None,
     allow_superuser: bool = False,
 ) -> int:
-    configure_logging(home)
+    tail = configure_logging(home)
     app = application()
+    crash = CrashHandler(home, tail).install()
     settings = Settings.load(home)
+    apply_appearance(app, settings.theme, settings.font_size)
     runner = TaskRunner()
     launcher = Launcher(
         home,
@@ -66,4 +75,5 @@ def run_app(
     runner.shutdown()
     if launcher.window is not None:
         launcher.window.session.workspace.close()
+    crash.uninstall()
     return code

@@ -37,11 +37,13 @@ class DecisionBar(QWidget):
         self._reasons: dict[Action, list[ReasonCode]] = {}
         self._action: Action | None = None
         self._held_reason: str | None = None
+        self._action_keys: dict[Action, str] = dict(ACTION_KEYS)
+        self._reason_keys: list[str] = [str(n) for n in range(1, 10)]
 
         self.action_buttons: dict[Action, QPushButton] = {}
         buttons = QHBoxLayout()
-        for action, key in ACTION_KEYS.items():
-            button = QPushButton(f"{self.tr(ACTION_TEXT[action])}   {key}")
+        for action in ACTION_KEYS:
+            button = QPushButton()
             button.setObjectName(f"{action}Button")
             button.setAccessibleName(self.tr(ACTION_TEXT[action]))
             button.setCheckable(True)
@@ -80,6 +82,7 @@ class DecisionBar(QWidget):
         layout.addWidget(self.picker)
         layout.addWidget(self.note)
         self._reset_note_placeholder()
+        self._label_action_buttons()
         self.cancel()
         self.set_ticket_reasons({})
 
@@ -170,7 +173,23 @@ class DecisionBar(QWidget):
         self.note.clear()
         self.decided.emit(str(action), code, note)
 
+    def set_keys(self, action_keys: dict[Action, str], reason_keys: list[str]) -> None:
+        """The keys printed on the buttons, when the reviewer remapped them."""
+        self._action_keys = {**ACTION_KEYS, **action_keys}
+        self._reason_keys = reason_keys + [""] * (9 - len(reason_keys))
+        self._label_action_buttons()
+        if self._action is not None:
+            self._fill_reasons(self._reasons[self._action])
+
     # --- looks -------------------------------------------------------------------------
+
+    def _label_action_buttons(self) -> None:
+        for action, button in self.action_buttons.items():
+            key = self._action_keys.get(action, "")
+            button.setText(f"{self.tr(ACTION_TEXT[action])}   {key}".rstrip())
+            button.setToolTip(
+                self.tr("{0} (key: {1})").format(self.tr(ACTION_TEXT[action]), key) if key else ""
+            )
 
     def _fill_reasons(self, reasons: list[ReasonCode]) -> None:
         for button in self.reason_buttons:
@@ -178,7 +197,8 @@ class DecisionBar(QWidget):
             button.deleteLater()
         self.reason_buttons = []
         for number, reason in enumerate(reasons[:9], start=1):
-            button = QPushButton(f"{number}  {reason.label}")
+            key = self._reason_keys[number - 1]
+            button = QPushButton(f"{key}  {reason.label}" if key else reason.label)
             button.setObjectName(f"reason_{reason.code}")
             button.setAccessibleName(reason.label)
             button.setCheckable(True)

@@ -11,6 +11,7 @@ from PySide6.QtCore import (
     QModelIndex,
     Qt,
     QTimer,
+    Signal,
 )
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
@@ -28,9 +29,18 @@ from PySide6.QtWidgets import (
 
 from app.core import policy
 from app.core.domain import Action, Decision, QueueQuery
+from app.core.drafts import DraftStore
 from app.core.settings import without_password
 from app.core.store_claims import ClaimState
-from app.ui.actions import REASON_ACTIONS, SPECS, ActionId, build_actions
+from app.ui.actions import (
+    REASON_ACTIONS,
+    SPECS,
+    ActionId,
+    Overrides,
+    apply_shortcuts,
+    build_actions,
+    keys_for,
+)
 from app.ui.banners import ClaimBanner, NoticeBar
 from app.ui.breaker_banner import BreakerBanner
 from app.ui.decision_bar import DecisionBar
@@ -45,6 +55,7 @@ from app.ui.window_state import WindowState
 log = logging.getLogger(__name__)
 
 CLOCK_TICK_MS = 30_000
+DRAFT_SAVE_MS = 400  # a note is on disk this soon after the last key press
 REVIEW_ONLY = (
     ActionId.APPROVE,
     ActionId.REJECT,
@@ -58,6 +69,8 @@ REVIEW_ONLY = (
 
 
 class MainWindow(QMainWindow):
+    preferences_requested = Signal()
+
     def __init__(self, session: ReviewSession, ui_settings: Path, *, title_note: str = "") -> None:
         super().__init__()
         self.setObjectName("mainWindow")
@@ -67,9 +80,16 @@ class MainWindow(QMainWindow):
         self._select_after_load: int | None = None
         self._live_claims: dict[int, ClaimState | None] = {}  # latest claim answers, by ticket
         workspace = session.workspace
-        store = without_password(workspace.store_url)
-        title = f"Signoff — {store} — {workspace.reviewer} ({workspace.role})"
-        self.setWindowTitle(title + (f" — {title_note}" if title_note else ""))
+        # The note being typed, on disk while it is typed: a crash never loses it.
+        self.drafts = DraftStore(workspace.home, workspace.replica.store_id)
+        self._draft_ticket: int | None = None  # the ticket the note field belongs to
+        self._deciding: dict[str, int] = {}  # decision id -> ticket, until recorded
+        self._draft_timer = QTimer(self)
+        self._draft_timer.setSingleShot(True)
+        self._draft_timer.setInterval(DRAFT_SAVE_MS)
+        self._draft_timer.timeout.connect(self.save_draft)
+        self._title_note = title_note
+        self.update_title()
 
         self.filters = FilterBar()
         self.model = QueueModel(session.runner, session.queue_page, session.queue_count, self)
@@ -119,8 +139,9 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(review_page, self.tr("Review"))
         self.setCentralWidget(self.tabs)
 
-        self.actions_by_id = build_actions(self, self._handlers())
+        self.actions_by_id = build_actions(self, self._handlers(), workspace.settings.shortcuts)
         self._build_menus()
+        self._show_decision_keys(workspace.settings.shortcuts)
         self.tabs.currentChanged.connect(self._tab_changed)
         self._connect()
         self._clock = QTimer(self)
@@ -174,6 +195,7 @@ class MainWindow(QMainWindow):
             ActionId.TAKE_OFFLINE: self.sync.take_offline,
             ActionId.FIND: self._focus_search,
             ActionId.SHORTCUTS: self.show_shortcuts,
+            ActionId.PREFERENCES: self.preferences_requested.emit,
             ActionId.QUIT: self.close,
         }
         for number, action_id in enumerate(REASON_ACTIONS, start=1):
@@ -208,6 +230,7 @@ class MainWindow(QMainWindow):
         self.decision_bar.decided.connect(self._decided)
         self.decision_bar.picking_changed.connect(self._set_reason_keys_enabled)
         self.decision_bar.note_done.connect(self.table.setFocus)
+        self.decision_bar.note.textEdited.connect(lambda _text: self._draft_timer.start())
         self.filters.search.returnPressed.connect(self.table.setFocus)
 
     # --- start and stop ----------------------------------------------------------------
@@ -245,7 +268,33 @@ class MainWindow(QMainWindow):
     def save_state(self) -> None:
         self._state.save(self, self._splitters(), self.table.horizontalHeader(), self.filters, self.tabs)
 
+    def update_title(self) -> None:
+        workspace = self.session.workspace
+        store = without_password(workspace.store_url)
+        title = f"Signoff — {store} — {workspace.reviewer} ({workspace.role})"
+        self.setWindowTitle(title + (f" — {self._title_note}" if self._title_note else ""))
+
+    def apply_shortcuts(self, overrides: Overrides) -> None:
+        """Remapped keys take effect at once: actions, and the keys printed on the buttons."""
+        apply_shortcuts(self.actions_by_id, overrides)
+        self._show_decision_keys(overrides)
+
+    def _show_decision_keys(self, overrides: Overrides) -> None:
+        def first(action_id: ActionId) -> str:
+            keys = keys_for(action_id, overrides)
+            return keys[0].toString(keys[0].SequenceFormat.NativeText) if keys else ""
+
+        self.decision_bar.set_keys(
+            {
+                Action.APPROVE: first(ActionId.APPROVE),
+                Action.REJECT: first(ActionId.REJECT),
+                Action.CLARIFY: first(ActionId.CLARIFY),
+            },
+            [first(a) for a in REASON_ACTIONS],
+        )
+
     def closeEvent(self, event: QCloseEvent) -> None:
+        self.save_draft()
         self.save_state()
         self.session.sync_timer.stop()
         # A decision still being written must reach the replica before we go.
@@ -307,6 +356,8 @@ class MainWindow(QMainWindow):
                 self.model.fetchMore()  # stay a page ahead of the reviewer
 
     def _ticket_loaded(self, loaded: LoadedTicket | None) -> None:
+        self.save_draft()  # the note typed so far belongs to the ticket being left
+        self._draft_ticket = None
         self._current = loaded
         if loaded is None:
             self.claim_banner.hide()
@@ -318,6 +369,32 @@ class MainWindow(QMainWindow):
         self.detail.show_ticket(loaded.ticket)
         self.decision_bar.set_ticket_reasons(loaded.reasons)
         self._show_claim(loaded.ticket.id, loaded.ticket.claimed_by)
+        self._draft_ticket = loaded.ticket.id
+        self._restore_draft(loaded.ticket.id)
+
+    # --- drafts ------------------------------------------------------------------------
+
+    def save_draft(self) -> None:
+        """Write the note being typed now (the crash handler calls this too)."""
+        self._draft_timer.stop()
+        if self._draft_ticket is not None:
+            self.save_note_draft(self._draft_ticket, self.decision_bar.note.text())
+
+    def save_note_draft(self, ticket_id: int, note: str) -> None:
+        try:
+            self.drafts.save(ticket_id, note)
+        except OSError as error:
+            log.warning("draft not saved: %s", error)
+
+    def _restore_draft(self, ticket_id: int) -> None:
+        try:
+            draft = self.drafts.load(ticket_id)
+        except OSError as error:
+            log.warning("draft not read: %s", error)
+            return
+        if draft is not None and draft.note and not self.decision_bar.note.text():
+            self.decision_bar.note.setText(draft.note)
+            self.statusBar().showMessage(self.tr("Restored the note you were writing on this ticket"), 6000)
 
     # --- deciding ----------------------------------------------------------------------
 
@@ -343,9 +420,15 @@ class MainWindow(QMainWindow):
         if self._current is None:
             return
         ticket_id = self._current.ticket.id
-        self.session.decide(
+        # The note now travels with the decision; its draft goes once the decision is recorded.
+        self._draft_timer.stop()
+        self._draft_ticket = None
+        if note:
+            self.save_note_draft(ticket_id, note)  # until recorded, in case the write fails or we crash
+        decision_id = self.session.decide(
             ticket_id, Action(action), reason_code, note or None, supersedes=self._current.correctable
         )
+        self._deciding[decision_id] = ticket_id
         # The decided ticket leaves the queue at once and the next one opens: the write
         # finishes on the write lane while the reviewer is already reading. Removing the row
         # moves the current index, which opens the next ticket (often straight from the
@@ -365,6 +448,9 @@ class MainWindow(QMainWindow):
             self.session.open_ticket(self.model.ticket_id(target))
 
     def _decision_recorded(self, decision: Decision) -> None:
+        ticket_id = self._deciding.pop(decision.decision_id, None)
+        if ticket_id is not None:
+            self.drafts.delete(ticket_id)
         self.statusBar().showMessage(
             self.tr("Recorded: {0} · {1} — {2}  (Ctrl+Z to undo)").format(
                 decision.action, decision.reason_code, decision.external_id
@@ -373,6 +459,8 @@ class MainWindow(QMainWindow):
         )
 
     def _decision_failed(self, message: str, ticket_id: int) -> None:
+        # The draft stays: the note is back when the ticket is opened again.
+        self._deciding = {d: t for d, t in self._deciding.items() if t != ticket_id}
         self._select_after_load = ticket_id
         self.model.reload()
         box = QMessageBox(QMessageBox.Icon.Warning, self.tr("Decision not recorded"), "", parent=self)
@@ -412,4 +500,4 @@ class MainWindow(QMainWindow):
         self.filters.search.selectAll()
 
     def show_shortcuts(self) -> None:
-        ShortcutsDialog(self).open()
+        ShortcutsDialog(self, self.session.workspace.settings.shortcuts).open()

@@ -15,20 +15,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from PySide6.QtCore import QObject, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
-from PySide6.QtWidgets import QApplication, QSystemTrayIcon
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from app.core import sla
 from app.core.circuit_breaker import Control
 from app.core.domain import Role, utcnow
 from app.core.replica import Replica
 from app.ui.tasks import TaskRunner
+from app.ui.tray import TrayIcon, plural
 
 log = logging.getLogger(__name__)
 
 POLL_MS = 60_000
-MESSAGE_MS = 10_000
 
 
 @dataclass(frozen=True)
@@ -43,22 +41,6 @@ class Snapshot:
     escalated: frozenset[int]
 
 
-def _fallback_icon() -> QIcon:
-    pixmap = QPixmap(32, 32)
-    pixmap.fill(Qt.GlobalColor.transparent)
-    painter = QPainter(pixmap)
-    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-    painter.setBrush(QColor("#2e86c1"))
-    painter.setPen(Qt.PenStyle.NoPen)
-    painter.drawEllipse(2, 2, 28, 28)
-    painter.end()
-    return QIcon(pixmap)
-
-
-def plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
-
-
 class Notifier(QObject):
     notified = Signal(str, str)  # title, text: every notification, tray or not
     counts_changed = Signal(int, int)  # waiting, breached
@@ -71,6 +53,7 @@ class Notifier(QObject):
         parent: QObject | None = None,
         *,
         use_tray: bool = True,
+        enabled: bool = True,
     ) -> None:
         super().__init__(parent)
         self._runner = runner
@@ -80,12 +63,10 @@ class Notifier(QObject):
         self._polling = False
         self.waiting = 0
         self.breached = 0
-        self.tray: QSystemTrayIcon | None = None
-        if use_tray and QSystemTrayIcon.isSystemTrayAvailable():
-            icon = QApplication.windowIcon()
-            self.tray = QSystemTrayIcon(icon if not icon.isNull() else _fallback_icon(), self)
-            self.tray.setToolTip("Signoff")
-            self.tray.show()
+        self.enabled = enabled  # the Preferences switch: off means no desktop pop-ups
+        self.tray: TrayIcon | None = None
+        if use_tray and TrayIcon.available():
+            self.attach_tray(TrayIcon(self))
         self.timer = QTimer(self)
         self.timer.setInterval(POLL_MS)
         self.timer.timeout.connect(self.poll)
@@ -93,6 +74,14 @@ class Notifier(QObject):
     @property
     def has_tray(self) -> bool:
         return self.tray is not None
+
+    def attach_tray(self, tray: TrayIcon) -> None:
+        self.tray = tray
+        tray.set_counts(self.waiting, self.breached)
+        tray.show()
+
+    def set_enabled(self, enabled: bool) -> None:
+        self.enabled = enabled
 
     def start(self) -> None:
         self.timer.start()
@@ -135,9 +124,7 @@ class Notifier(QObject):
         previous, self._last = self._last, snapshot
         self.waiting, self.breached = snapshot.waiting, snapshot.breached
         if self.tray is not None:
-            self.tray.setToolTip(
-                f"Signoff — {plural(snapshot.waiting, 'ticket')} waiting, {snapshot.breached} past due"
-            )
+            self.tray.set_counts(snapshot.waiting, snapshot.breached)
         self.counts_changed.emit(snapshot.waiting, snapshot.breached)
         if snapshot.newly_breached:
             where = ", ".join(snapshot.breached_workflows[:3])
@@ -163,6 +150,7 @@ class Notifier(QObject):
         self.notify("Automation paused", f"Automation paused for {names}. See the Policy tab to resume.")
 
     def notify(self, title: str, text: str) -> None:
-        if self.tray is not None:
-            self.tray.showMessage(title, text, QSystemTrayIcon.MessageIcon.Warning, MESSAGE_MS)
+        """A desktop message when allowed; `notified` either way (the window's status bar)."""
+        if self.tray is not None and self.enabled:
+            self.tray.message(title, text)
         self.notified.emit(title, text)

@@ -12,16 +12,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.ui.actions import keyboard_map
+from app.ui.actions import Overrides, keyboard_map
 
 
 class ShortcutsDialog(QDialog):
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, overrides: Overrides | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle(self.tr("Keyboard shortcuts"))
-        rows = keyboard_map()
+        rows = keyboard_map(overrides)  # the keys in use, remapped ones included
         table = QTableWidget(len(rows), 2, self)
         table.setObjectName("shortcutTable")
+        table.setAccessibleName(self.tr("Keyboard shortcuts"))
         table.setHorizontalHeaderLabels([self.tr("Keys"), self.tr("Action")])
         table.verticalHeader().hide()
         table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)

@@ -12,12 +12,14 @@ from app.core.store import StoreError
 from app.core.workspace import Workspace
 from app.ui.audit_browser import AuditBrowser
 from app.ui.breaker_banner import BreakerWatch
+from app.ui.crash_dialog import CrashHandler
 from app.ui.dashboard import Dashboard
 from app.ui.main_window import MainWindow
 from app.ui.notifications import Notifier
 from app.ui.pii_reveal import PiiReveal
 from app.ui.policy_editor import PolicyEditor, is_admin
 from app.ui.review_session import ReviewSession
+from app.ui.settings_dialog import Preferences
 from app.ui.tasks import TaskRunner
 
 
@@ -43,11 +45,29 @@ def build_window(
     watch = BreakerWatch(runner, lambda: workspace.store, window.breaker_banner, parent=window)
     session.sync_finished.connect(watch.refresh)
     # Tray icon and desktop notifications (the status bar says it too: there may be no tray).
-    notifier = Notifier(runner, workspace.replica, workspace.role, parent=window)
+    notifier = Notifier(
+        runner, workspace.replica, workspace.role, parent=window, enabled=workspace.settings.notifications
+    )
     notifier.notified.connect(lambda title, text: window.statusBar().showMessage(f"{title}: {text}", 15000))
     session.replica_changed.connect(notifier.poll)
     watch.newly_paused.connect(notifier.breaker_paused)
+    if notifier.tray is not None:
+        notifier.tray.show_window.connect(lambda: _bring_to_front(window))
+        notifier.tray.quit_requested.connect(window.close)
     notifier.start()
+    window.notifier = notifier  # type: ignore[attr-defined]
+
+    # Preferences (Ctrl+,): saved to settings.json and applied to this window at once.
+    preferences = Preferences(window, notifier)
+    window.preferences_requested.connect(preferences.open)
+    window.preferences = preferences  # type: ignore[attr-defined]
+
+    # An unexpected error saves the note being typed before anything else happens.
+    crash = CrashHandler.current
+    if crash is not None:
+        saver = window.save_draft
+        crash.add_saver(saver)
+        window.destroyed.connect(lambda *_: crash.remove_saver(saver))
 
     browser = AuditBrowser(runner, lambda: trail_for(workspace.store, workspace.replica), record)
     window.add_tab(browser, window.tr("Audit"))
@@ -57,6 +77,12 @@ def build_window(
         editor.saved.connect(lambda _text: watch.refresh())
         window.add_tab(editor, window.tr("Policy"))
     return window
+
+
+def _bring_to_front(window: MainWindow) -> None:
+    window.showNormal()
+    window.raise_()
+    window.activateWindow()
 
 
 def verify_chain(workspace: Workspace) -> VerifyResult:
