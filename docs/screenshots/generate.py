@@ -24,7 +24,9 @@ from app.core.domain import Action
 from app.core.settings import Settings
 from app.core.workspace import open_workspace
 from app.ui.application import application
+from app.ui.main_window import MainWindow
 from app.ui.tasks import TaskRunner
+from app.ui.welcome.screenshot import welcome_screenshots
 from app.ui.window_builder import build_window
 
 OUT = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent
@@ -92,10 +94,43 @@ def main() -> None:
     wait_until(lambda: browser.model.rowCount() > 0 and not runner.is_busy())
     shoot(window, "audit-browser.png")
     window.tabs.setCurrentIndex(0)
+
+    dialog = window.preferences.open()  # type: ignore[attr-defined]
+    dialog.resize(720, 560)
+    wait_until(dialog.isVisible)
+    shoot(dialog, "preferences.png")
+    dialog.reject()
     window.close()
+
+    # The same store as an administrator sees it: the Dashboard with the demo's month of
+    # decisions, and the Policy tab.
+    workspace.settings.role = "admin"
+    admin = build_window(workspace, runner, home / "ui-admin.ini", title_note="demo")
+    admin.resize(1600, 1000)
+    admin.show()
+    admin.start()
+    wait_until(lambda: admin._current is not None and not runner.is_busy())
+    dashboard = show_tab(admin, "Dashboard")
+    wait_until(lambda: dashboard.report is not None and not runner.is_busy(), timeout_ms=60000)
+    shoot(admin, "dashboard.png")
+    show_tab(admin, "Policy")
+    wait_until(lambda: not runner.is_busy())
+    shoot(admin, "policy.png")
+    admin.close()
+
+    for path in welcome_screenshots(OUT, runner):
+        print(f"wrote {path}")
     runner.shutdown()
     workspace.close()
     app.quit()
+
+
+def show_tab(window: MainWindow, title: str) -> QWidget:
+    for index in range(window.tabs.count()):
+        if window.tabs.tabText(index).replace("&", "") == title:
+            window.tabs.setCurrentIndex(index)
+            return window.tabs.widget(index)
+    raise LookupError(f"no {title} tab")
 
 
 if __name__ == "__main__":
