@@ -404,3 +404,43 @@ def test_a_hanging_keyring_is_given_up_on_quickly(qtbot, runner: TaskRunner, hom
         assert "did not answer" in dialog.form.keyring_label.text()
         assert "this session only" in dialog.form.keyring_label.text()
         assert not dialog.form.remember_box.isEnabled()
+
+
+# --- changing store from Preferences -----------------------------------------------------------
+
+
+def test_change_store_closes_this_window_and_opens_the_other_store(
+    qtbot, runner: TaskRunner, home: Path, tmp_path: Path
+) -> None:
+    from PySide6.QtWidgets import QApplication
+
+    from app.core.demo import prepare_demo
+    from app.ui.settings_dialog import Preferences
+
+    first_url = prepare_demo(home, tickets=20)
+    other_url = sqlite_url(tmp_path / "team.db")
+    create_sqlite_store(tmp_path / "team.db")
+    launcher = Launcher(home, first_url, demo=True, runner=runner)
+    launcher.start()
+    qtbot.waitUntil(lambda: launcher.window is not None, timeout=60000)
+    first = launcher.window
+    assert first is not None
+    qtbot.waitUntil(lambda: first._current is not None, timeout=30000)
+    preferences = first.findChild(Preferences)
+    assert preferences is not None
+
+    preferences.store_change_requested.emit(other_url, False)
+    qtbot.waitUntil(lambda: launcher.window is not None and launcher.window is not first, timeout=60000)
+    second = launcher.window
+    assert second is not None
+    qtbot.addWidget(second)
+    try:
+        assert second.session.workspace.store_url == other_url and not launcher.demo
+        assert "demo" not in second.windowTitle()
+        assert Settings.load(home).last_store == other_url
+        app = QApplication.instance()
+        assert isinstance(app, QApplication) and app.quitOnLastWindowClosed()
+    finally:
+        second.close()
+        runner.shutdown()
+        second.session.workspace.close()

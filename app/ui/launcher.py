@@ -22,6 +22,7 @@ from app.core.workspace import Workspace, open_workspace
 from app.ui.main_window import MainWindow
 from app.ui.message_boxes import plain_box
 from app.ui.password_dialog import PasswordDialog
+from app.ui.settings_dialog import Preferences
 from app.ui.tasks import TaskRunner
 from app.ui.welcome import ConnectionDialog
 from app.ui.window_builder import build_window, verify_chain
@@ -117,12 +118,16 @@ class Launcher(QObject):
     def _opened(self, result: tuple[Workspace, list[str], ResolvedUrl]) -> None:
         workspace, warnings, resolved = result
         self._idle()
+        _quit_with_last_window(True)
         note = "demo" if self.demo else ("offline" if workspace.store is None else "")
         if workspace.development:
             note = DEVELOPMENT_TITLE
         self.window = build_window(workspace, self.runner, self.home / "ui.ini", title_note=note)
         for warning in warnings:
             self.window.show_notice(warning)
+        preferences = self.window.findChild(Preferences)
+        if preferences is not None:
+            preferences.store_change_requested.connect(self.switch_store)
         self.window.show()
         self.window.start()
         # The chain check reads the whole log (seconds at a million entries): after the window.
@@ -137,6 +142,20 @@ class Launcher(QObject):
                 parent=self.window,
             )
             self.password_dialog.open()
+
+    def switch_store(self, url: str, demo: bool) -> None:
+        """Preferences ▸ Change store…: close this store's window (drafts, layout and any
+        decision being written are kept first) and open the chosen store in its place."""
+        old = self.window
+        if old is None:
+            return
+        _quit_with_last_window(False)  # the window goes before the next one is built
+        self.window = None
+        old.close()
+        old.session.workspace.close()
+        old.deleteLater()
+        self.demo = demo
+        self._open(url)
 
     def _verified(self, result: VerifyResult) -> None:
         if result.ok or self.window is None:
@@ -183,3 +202,9 @@ class Launcher(QObject):
             self.show_welcome(url_without_password(self.store_url) if self.store_url else None)
         else:
             QApplication.quit()
+
+
+def _quit_with_last_window(quit: bool) -> None:
+    app = QApplication.instance()
+    if isinstance(app, QApplication):
+        app.setQuitOnLastWindowClosed(quit)
