@@ -99,7 +99,6 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 
 def _cmd_breaker(args: argparse.Namespace) -> int:
     from app.core import circuit_breaker
-    from app.core.audit import AuditEvent
     from app.core.policy_store import NotAllowed
     from app.core.store import StoreError
 
@@ -128,9 +127,8 @@ def _cmd_breaker(args: argparse.Namespace) -> int:
         return cli._fail_store(error)
     for control in changes:
         print(f"now {'paused' if control.paused else 'running'}: {control.workflow} — {control.reason}")
-        cli._record_in_local_log(
-            args, store_id, AuditEvent.POLICY_CHANGED, circuit_breaker.control_audit_data(control)
-        )
+        event, data = circuit_breaker.control_event(control), circuit_breaker.control_audit_data(control)
+        cli._record_in_local_log(args, store_id, event, data)
     paused = [c for c in controls if c.paused]
     print(f"automation paused for {len(paused)} workflow{'s' if len(paused) != 1 else ''}")
     for control in paused:

@@ -9,6 +9,7 @@ import random
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers import (
@@ -29,8 +30,8 @@ from app.core.circuit_breaker import ControlError, Trip
 from app.core.domain import Action, DecisionStatus, Role
 from app.core.policy import BreakerSettings, Policy
 from app.core.policy_store import NotAllowed
+from app.core.replica import Replica
 from app.core.store import Store, StoreRefused
-from app.core.sync import SyncReport
 
 pg_database = pytest.fixture(scope="module")(pg_database)
 
@@ -236,6 +237,14 @@ def test_resume_clears_the_pause_and_re_arms_on_new_decisions(store: Store) -> N
     assert pipeline_reads(store) is True
 
 
+def automation_entries(replica: Replica) -> list[Any]:
+    """The pause / resume entries of a replica's audit chain, in order."""
+    events = (audit.AuditEvent.AUTOMATION_PAUSED, audit.AuditEvent.AUTOMATION_RESUMED)
+    with replica.engine.connect() as conn:
+        query = select(audit.AUDIT).where(audit.AUDIT.c.event.in_(events)).order_by(audit.AUDIT.c.seq)
+        return list(conn.execute(query).all())
+
+
 def test_admins_pause_and_resume_by_hand_with_a_reason(store: Store, tmp_path: Path) -> None:
     with pytest.raises(NotAllowed):
         circuit_breaker.pause(store, WORKFLOW, "why not", actor="bob", role=Role.REVIEWER)
@@ -258,14 +267,11 @@ def test_admins_pause_and_resume_by_hand_with_a_reason(store: Store, tmp_path: P
         circuit_breaker.resume_and_record(
             store, replica, WORKFLOW, "migration done", actor="ada", role=Role.ADMIN
         )
-        with replica.engine.connect() as conn:
-            entries = conn.execute(
-                select(audit.AUDIT).where(audit.AUDIT.c.event == audit.AuditEvent.POLICY_CHANGED)
-            ).all()
-        data = [json.loads(e.payload)["data"] for e in entries]
-        assert [(d["changes"]["automation_paused"]["to"], d["reason"]) for d in data] == [
-            (True, "CRM migration tonight"),
-            (False, "migration done"),
+        entries = automation_entries(replica)
+        seen = [(e.event, json.loads(e.payload)["data"]) for e in entries]
+        assert [(event, d["changes"]["automation_paused"]["to"], d["reason"]) for event, d in seen] == [
+            (audit.AuditEvent.AUTOMATION_PAUSED, True, "CRM migration tonight"),
+            (audit.AuditEvent.AUTOMATION_RESUMED, False, "migration done"),
         ]
         assert {e.workflow for e in entries} == {WORKFLOW}
     finally:
@@ -282,7 +288,7 @@ def test_trips_are_audited_where_they_are_found(store: Store, tmp_path: Path) ->
         with replica.engine.connect() as conn:
             entry = conn.execute(select(audit.AUDIT)).one()
         data = json.loads(entry.payload)["data"]
-        assert (entry.event, entry.actor, entry.workflow) == ("policy_changed", "alice", WORKFLOW)
+        assert (entry.event, entry.actor, entry.workflow) == ("automation_paused", "alice", WORKFLOW)
         assert (data["source"], data["rate"], data["sample_size"]) == ("breaker", 1.0, 20)
     finally:
         replica.close()
@@ -310,9 +316,12 @@ def test_the_cli_checks_pauses_and_resumes(
     store = Store.initialize(url)
     try:
         use_settings(store, SMALL)
+        assert cli(["sync", "--store", url]) == 0  # makes this installation's local audit log
+        [replica_file] = sorted((home / "replicas").glob("*.sqlite3"))
         History(store).add([Action.REJECT] * 2 + [Action.APPROVE] * 18, datetime.now(UTC))
     finally:
         store.close()
+    capsys.readouterr()
     assert cli(["breaker", "check", "--store", url]) == 0
     out = capsys.readouterr().out
     assert f"now paused: {WORKFLOW} — circuit breaker: 2 of 20" in out
@@ -335,20 +344,27 @@ def test_the_cli_checks_pauses_and_resumes(
         assert pipeline_reads(reopened) is False and pipeline_reads(reopened, "ask_amount") is True
     finally:
         reopened.close()
+    # The trip, the resume and the pause are in this installation's chain, in that order.
+    replica = Replica.open(replica_file)
+    try:
+        audited = [(e.event, e.workflow, e.role) for e in automation_entries(replica)]
+        assert replica.verify_audit().ok
+    finally:
+        replica.close()
+    assert audited == [
+        (audit.AuditEvent.AUTOMATION_PAUSED, WORKFLOW, "reviewer"),
+        (audit.AuditEvent.AUTOMATION_RESUMED, WORKFLOW, "admin"),
+        (audit.AuditEvent.AUTOMATION_PAUSED, "ask_amount", "admin"),
+    ]
 
 
-# Syncer.run_once runs the breaker after its push once the lead wires it in (see the report).
-SYNC_WIRED = "trips" in SyncReport.__dataclass_fields__
-
-
-@pytest.mark.xfail(not SYNC_WIRED, reason="Syncer.run_once does not run the breaker yet", strict=True)
 def test_a_sync_push_runs_the_breaker_and_audits_the_trip(store: Store, tmp_path: Path) -> None:
     use_settings(store, SMALL)
     History(store).add([Action.APPROVE] * 19, datetime.now(UTC) - timedelta(hours=1))
     store.ingest(numbered([make_ticket(external_id="to-reject")]))
     replica = open_replica(tmp_path, store)
     try:
-        assert sync(replica, store).trips == []  # type: ignore[attr-defined]
+        assert sync(replica, store).trips == []
         replica.record_decision(
             replica_ticket_id(replica, "to-reject"),
             Action.REJECT,
@@ -357,14 +373,12 @@ def test_a_sync_push_runs_the_breaker_and_audits_the_trip(store: Store, tmp_path
             role=Role.REVIEWER,
         )
         report = sync(replica, store)  # the 20th decision: 1 in 20 rejected, 5 %
-        assert [t.workflow for t in report.trips] == [WORKFLOW]  # type: ignore[attr-defined]
+        assert [t.workflow for t in report.trips] == [WORKFLOW]
         assert pipeline_reads(store) is True
-        with replica.engine.connect() as conn:
-            (entry,) = conn.execute(
-                select(audit.AUDIT).where(audit.AUDIT.c.event == audit.AuditEvent.POLICY_CHANGED)
-            ).all()
-        assert (entry.actor, json.loads(entry.payload)["data"]["source"]) == ("alice", "breaker")
-        assert sync(replica, store).trips == []  # type: ignore[attr-defined]
+        (entry,) = automation_entries(replica)
+        assert (entry.event, entry.actor, entry.workflow) == ("automation_paused", "alice", WORKFLOW)
+        assert json.loads(entry.payload)["data"]["source"] == "breaker"
+        assert sync(replica, store).trips == []
     finally:
         replica.close()
 

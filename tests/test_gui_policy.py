@@ -222,10 +222,10 @@ def test_admins_pause_and_resume_automation_with_a_reason(
     with qtbot.waitSignal(editor.saved):
         editor.resume_button.click()
     assert circuit_breaker.paused(admin.store) == []
-    changes = [
-        d["changes"]["automation_paused"]["to"] for d in local_events(admin, audit.AuditEvent.POLICY_CHANGED)
-    ]
-    assert changes == [True, False]
+    paused = local_events(admin, audit.AuditEvent.AUTOMATION_PAUSED)
+    resumed = local_events(admin, audit.AuditEvent.AUTOMATION_RESUMED)
+    assert [d["changes"]["automation_paused"]["to"] for d in paused + resumed] == [True, False]
+    assert local_events(admin, audit.AuditEvent.POLICY_CHANGED) == []
 
 
 def test_the_store_wide_policy_has_no_pause(qtbot: Any, editor: PolicyEditor) -> None:

@@ -26,16 +26,10 @@ from app.core.policy import AUTO, Bands, Policy, PolicyError, Rule
 from app.core.policy_store import NotAllowed, PolicyConflict
 from app.core.replica import Replica
 from app.core.store import Store
-from app.core.store_ingest import ticket_columns
 
 pg_database = pytest.fixture(scope="module")(pg_database)
 
 CREATED = datetime(2026, 11, 20, 14, 3, 11, tzinfo=UTC)  # make_ticket's created_at
-# Ingest stores the policy's status (open / auto) once the lead wires store_ingest (see report).
-AUTO_WIRED = "status" in ticket_columns(make_ticket())
-needs_auto_wiring = pytest.mark.xfail(
-    not AUTO_WIRED, reason="store_ingest does not store the routed status yet", strict=True
-)
 
 ESCALATE_FLAGS = Policy(
     rules=(
@@ -161,7 +155,6 @@ def test_ingest_routes_with_each_workflows_active_policy(store: Store) -> None:
     assert store_ticket(store, "after").queue == Queue.HUMAN_ONLY
 
 
-@needs_auto_wiring
 def test_an_automated_ticket_is_kept_counted_and_out_of_human_views(store: Store, replica: Replica) -> None:
     confident = {"ai__confidence": 0.97, "risk__tier": "low"}
     store.ingest(

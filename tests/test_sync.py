@@ -29,7 +29,8 @@ from helpers import (
     sync,
     syncer,
 )
-from sqlalchemy import select, text, update
+from sqlalchemy import select, update
+from sync_support import delete_ticket
 
 from app.core import audit
 from app.core.domain import Action, DecisionStatus, PushState, Queue, QueueQuery, Role, TicketStatus
@@ -149,7 +150,7 @@ def test_refused_decisions_are_marked_audited_and_do_not_block_the_batch(
     also_good = client.decide("reply-88121", Action.CLARIFY, "ambiguous_intent", note="Demo or meeting?")
     with store.engine.begin() as conn:
         conn.execute(update(STORE_REASONS).where(STORE_REASONS.c.code == "stale_data").values(active=False))
-        conn.execute(text("DELETE FROM tickets WHERE external_id = 'auto-5521'"))
+    delete_ticket(store, "auto-5521")  # with the rows that hang off it (ticket_pii, …)
     report = syncer(client.replica, store).run_once()
     assert report.ok
     assert report.pushed == 2

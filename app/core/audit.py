@@ -67,6 +67,9 @@ class AuditEvent:
     STORE_RESTORE_DETECTED = "store_restore_detected"
     EXPORT_MADE = "export_made"
     RETENTION_PURGE = "retention_purge"
+    # A workflow's automation stopped or let go again (circuit breaker trip, or an admin by hand).
+    AUTOMATION_PAUSED = "automation_paused"
+    AUTOMATION_RESUMED = "automation_resumed"
 
     ALL = (
         DECISION_RECORDED,
@@ -84,6 +87,8 @@ class AuditEvent:
         STORE_RESTORE_DETECTED,
         EXPORT_MADE,
         RETENTION_PURGE,
+        AUTOMATION_PAUSED,
+        AUTOMATION_RESUMED,
     )
     # Events whose data names a decision: they inherit the recorded decision's facts.
     ABOUT_A_DECISION = (DECISION_PUSHED, DECISION_REJECTED_BY_STORE, DECISION_UNDONE)
@@ -361,14 +366,81 @@ def iter_entries(conn: Connection) -> Iterator[Any]:
     yield from conn.execute(select(AUDIT).order_by(AUDIT.c.seq))
 
 
+# The fast check reads raw tuples in this order: the chain's own columns, then the header's in the
+# canonical (sorted) key order, so the header JSON is assembled without building a dict per entry.
+_LINK_COLUMNS = ("client_id", "seq", "prev_hash", "hash", "payload")
+_SORTED_HEADER = tuple(sorted(HEADER_COLUMNS))
+_RAW_SELECT = f"SELECT {', '.join(_LINK_COLUMNS + _SORTED_HEADER)} FROM audit_log ORDER BY seq"
+_DIGEST_AT = 5 + _SORTED_HEADER.index("payload_sha256")
+_FETCH = 20_000
+_quote = json.encoder.encode_basestring  # what the canonical encoder uses for str (ensure_ascii off)
+_HEADER_TEMPLATE = "{" + ",".join(f"{_quote(name)}:%s" for name in _SORTED_HEADER) + "}"
+
+
+def _fast_header(row: tuple[Any, ...]) -> str:
+    """entry_header() for a raw tuple: the same canonical JSON, built directly. Raises TypeError
+    for a value the canonical encoder would write differently (the caller then checks slowly)."""
+    return _HEADER_TEMPLATE % tuple(
+        "null" if v is None else _quote(v) if v.__class__ is str else _number(v) for v in row[5:]
+    )
+
+
+def _number(value: Any) -> str:
+    if type(value) is not int:
+        raise TypeError(f"{type(value).__name__} in a header column")
+    return str(value)
+
+
+def _check_raw(conn: Connection, check: ChainCheck) -> bool:
+    """Check the whole log a batch of raw tuples at a time (SQLite). Entries the fast path cannot
+    judge (a bad link, a purged payload, an odd value) go through `check.add`, which says what
+    is wrong; the result is the same as adding every row, about six times sooner."""
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    cursor.execute(_RAW_SELECT)
+    sha256, tag = hashlib.sha256, DOMAIN_TAG
+    size, head, client_id = check.size, check.head_hash, check.client_id
+    try:
+        while rows := cursor.fetchmany(_FETCH):
+            for row in rows:
+                cid, seq, prev, digest, payload = row[0], row[1], row[2], row[3], row[4]
+                try:
+                    header = _fast_header(row)
+                except TypeError:
+                    header = None
+                if (
+                    header is not None
+                    and seq == size + 1
+                    and prev == head
+                    and (client_id is None or cid == client_id)
+                    and payload is not None
+                    and sha256(f"{tag}\x00{cid}\x00{seq}\x00{prev}\x00{header}\x00".encode()).hexdigest()
+                    == digest
+                    and sha256(payload.encode()).hexdigest() == row[_DIGEST_AT]
+                ):
+                    size, head, client_id = seq, digest, cid
+                    continue
+                check.size, check.head_hash, check.client_id = size, head, client_id
+                if not check.add(dict(zip(_LINK_COLUMNS + _SORTED_HEADER, row, strict=True))):
+                    return False
+                size, head, client_id = check.size, check.head_hash, check.client_id
+    finally:
+        cursor.close()
+    check.size, check.head_hash, check.client_id = size, head, client_id
+    return True
+
+
 def verify(conn: Connection) -> VerifyResult:
     """The whole local chain (every entry this installation's own), then its end against the
     head row (catches truncation)."""
     client_id = conn.execute(select(INFO.c.value).where(INFO.c.key == "client_id")).scalar()
     check = ChainCheck(client_id, purge_cutoff=local_purge_cutoff(conn))
-    for row in iter_entries(conn):
-        if not check.add(row):
+    if conn.dialect.name == "sqlite":
+        if not _check_raw(conn, check):
             return check.result()
+    else:
+        for row in iter_entries(conn):
+            if not check.add(row):
+                return check.result()
     head = conn.execute(select(HEAD.c.size, HEAD.c.hash).where(HEAD.c.id == 1)).first()
     if head is None:
         return check.fail(1, "the log's head record is missing")

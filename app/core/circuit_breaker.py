@@ -275,9 +275,13 @@ def resume(
 # --- audit -----------------------------------------------------------------------------------
 
 
+def control_event(control: Control) -> str:
+    return audit.AuditEvent.AUTOMATION_PAUSED if control.paused else audit.AuditEvent.AUTOMATION_RESUMED
+
+
 def control_audit_data(control: Control) -> dict[str, Any]:
-    """POLICY_CHANGED data for a pause or resume: the workflow (a filterable fact), the change,
-    who or what made it and the evidence."""
+    """AUTOMATION_PAUSED / AUTOMATION_RESUMED data: the workflow (a filterable fact), the change
+    (as `audit.changes_data` has it), who or what made it and the evidence."""
     return {
         "workflow": control.workflow,
         **audit.changes_data({"automation_paused": (not control.paused, control.paused)}),
@@ -306,9 +310,7 @@ def trip_control(trip: Trip) -> Control:
 def record(replica: Replica, changes: Sequence[Control], *, actor: str, role: Role) -> None:
     """Audit pauses and resumes (a trip: `trip_control(trip)`) in this installation's chain."""
     for control in changes:
-        replica.record_event(
-            audit.AuditEvent.POLICY_CHANGED, actor=actor, role=role, data=control_audit_data(control)
-        )
+        replica.record_event(control_event(control), actor=actor, role=role, data=control_audit_data(control))
 
 
 def record_trips(replica: Replica, trips: Sequence[Trip], *, actor: str, role: Role) -> None:

@@ -203,6 +203,8 @@ def _describe(event: str, data: dict[str, Any]) -> str:
     if event in (AuditEvent.SETTINGS_CHANGED, AuditEvent.POLICY_CHANGED):
         changes = data.get("changes") or {}
         return "; ".join(f"{name}: {c.get('from')} → {c.get('to')}" for name, c in changes.items())
+    if event in (AuditEvent.AUTOMATION_PAUSED, AuditEvent.AUTOMATION_RESUMED):
+        return f"{data.get('reason') or ''} ({data.get('source') or 'manual'})"
     if event == AuditEvent.REASON_CODES_CHANGED:
         return " ".join(
             [*(f"+{c}" for c in data.get("added") or []), *(f"-{c}" for c in data.get("retired") or [])]

@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, delete, func, insert, literal, select, tuple_, update
+from sqlalchemy import Connection, Engine, and_, delete, func, insert, literal, or_, select, tuple_, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from app.core import audit, replica_pull
@@ -25,6 +25,7 @@ from app.core.domain import (
     Action,
     Decision,
     PushState,
+    Queue,
     QueueQuery,
     QueueRow,
     ReasonCode,
@@ -183,6 +184,13 @@ class Replica:
                 TICKETS.c.status == TicketStatus.AWAITING_SECOND_REVIEW,
                 decided_here if mine else ~decided_here,
             ]
+        elif query.status == TicketStatus.OPEN:
+            # Routed to the escalation queue (upstream's hint, a policy rule): an escalation
+            # manager's to decide, in the Escalated view (row security hides them from reviewers).
+            clauses = [TICKETS.c.status == TicketStatus.OPEN, TICKETS.c.queue != Queue.ESCALATION]
+        elif query.status == TicketStatus.ESCALATED:
+            waiting = and_(TICKETS.c.status == TicketStatus.OPEN, TICKETS.c.queue == Queue.ESCALATION)
+            clauses = [or_(TICKETS.c.status == TicketStatus.ESCALATED, waiting)]
         else:
             clauses = [TICKETS.c.status == query.status]
         if query.workflow:

@@ -40,6 +40,7 @@ REASONS = ReplicaReasonCode.__table__
 
 _DATES = ("created_at", "updated_at", "due_at")
 _APPLY_CHUNK = 5000
+_FORGET_CHUNK = 500
 
 
 def search_text(payload: dict[str, Any]) -> str:
@@ -197,6 +198,41 @@ def _resolve(values: dict[str, Any], pending: dict[int, Any]) -> dict[str, Any]:
     else:
         values["status"] = values["store_status"]
     return values
+
+
+def forget_tickets(conn: Connection, ticket_ids: Sequence[int]) -> list[int]:
+    """Drop the copies of tickets this login can no longer see in the store (escalated by
+    someone else), with the claims and decisions of others pulled for them. A ticket with a
+    decision of ours still waiting to be sent stays, so the decision keeps its ticket until the
+    store has answered; returns those kept."""
+    if not ticket_ids:
+        return []
+    pending = select(DECISIONS.c.ticket_id).where(DECISIONS.c.push_state == PushState.PENDING)
+    waiting = set(conn.execute(pending).scalars())
+    # A first sync asks about every ticket ever withdrawn: chunks keep SQLite's variable limit.
+    gone = [t for t in ticket_ids if t not in waiting]
+    for start in range(0, len(gone), _FORGET_CHUNK):
+        chunk = gone[start : start + _FORGET_CHUNK]
+        conn.execute(delete(REMOTE).where(REMOTE.c.ticket_id.in_(chunk)))
+        conn.execute(delete(CLAIMS).where(CLAIMS.c.ticket_id.in_(chunk)))
+        conn.execute(delete(TICKETS).where(TICKETS.c.id.in_(chunk)))
+    return sorted({t for t in ticket_ids if t in waiting})
+
+
+RECHECK_WITHDRAWN = "withdrawn_recheck_after"  # ask again from here: copies kept for a decision
+
+
+def withdrawn_recheck(conn: Connection) -> int | None:
+    value = conn.execute(select(INFO.c.value).where(INFO.c.key == RECHECK_WITHDRAWN)).scalar_one_or_none()
+    return int(value) if value is not None else None
+
+
+def set_withdrawn_recheck(conn: Connection, after_seq: int | None) -> None:
+    """Remember to ask the store again, next sync, about withdrawn tickets changed after
+    `after_seq` (None: nothing kept, nothing to ask again)."""
+    conn.execute(delete(INFO).where(INFO.c.key == RECHECK_WITHDRAWN))
+    if after_seq is not None:
+        conn.execute(insert(INFO).values(key=RECHECK_WITHDRAWN, value=str(after_seq)))
 
 
 def apply_decisions(conn: Connection, rows: Sequence[dict[str, Any]], cursor: int) -> int:

@@ -172,16 +172,21 @@ def withdrawn_tickets(store: Store, after_seq: int) -> list[int]:
     """Tickets changed after `after_seq` that this login can no longer see (a reviewer's, once
     someone else escalated them): its replica should drop its copies. Empty on SQLite, for
     roles that see every ticket, and on a store without setup-postgres."""
+    return [ticket_id for ticket_id, _ in withdrawn_changes(store, after_seq)]
+
+
+def withdrawn_changes(store: Store, after_seq: int) -> list[tuple[int, int]]:
+    """`withdrawn_tickets` with the change number at which each left this login's view."""
     if store.is_sqlite:
         return []
     with translate_errors(store.url), store.engine.connect() as conn:
         if conn.execute(text("SELECT to_regprocedure('signoff_withdrawn_tickets(bigint)')")).scalar() is None:
             return []
         rows = conn.execute(
-            text("SELECT ticket_id FROM signoff_withdrawn_tickets(:after) ORDER BY change_seq"),
+            text("SELECT ticket_id, change_seq FROM signoff_withdrawn_tickets(:after) ORDER BY change_seq"),
             {"after": after_seq},
         )
-        return list(rows.scalars())
+        return [(r.ticket_id, r.change_seq) for r in rows]
 
 
 # --- setting up ---------------------------------------------------------------------------------

@@ -20,6 +20,11 @@ one statement, so no login reads personal data it may not see without leaving th
 would run with its owner's rights and could not write the log; a plain SELECT grant could not
 audit.)
 
+Every sync runs the circuit breaker, so staff logins may write a breaker trip into
+`automation_controls` (insert one, or pause a resumed row, as source 'breaker'); only admins
+pause by hand, resume or delete. A reviewer measures on the decisions it can read, so tickets
+in the escalation queue count only from a manager's or admin's sync (or `signoff breaker check`).
+
 `signoff_withdrawn_tickets(after_seq)` tells a reviewer's sync which tickets changed since its
 cursor and left its view (escalated by someone else): ids and change numbers only, so its replica
 can drop its stale copies; row security alone would just stop showing them.
@@ -31,6 +36,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from app.core.circuit_breaker import BREAKER, BREAKER_ACTOR
 from app.core.domain import Role
 
 REVIEWER = "signoff_reviewer"
@@ -124,6 +130,20 @@ def _audit_chain() -> TableAccess:
     )
 
 
+def _automation_controls() -> TableAccess:
+    # Every sync runs the circuit breaker, so any staff login may write a trip: a pause by the
+    # breaker, over a row that is not paused. Only admins resume, pause by hand or edit reasons.
+    trip = f"paused AND source = '{BREAKER}' AND set_by = '{BREAKER_ACTOR}'"
+    return TableAccess(
+        {g: "SELECT, INSERT, UPDATE" for g in STAFF},
+        (
+            Rule("read", "SELECT", STAFF, "true"),
+            Rule("trip", "INSERT", STAFF, check=trip),
+            Rule("retrip", "UPDATE", STAFF, "NOT paused", trip),
+        ),
+    )
+
+
 TABLES: dict[str, TableAccess] = {
     "store_info": read_by_all(),
     "workflows": read_by_all(),
@@ -186,7 +206,7 @@ TABLES: dict[str, TableAccess] = {
     # Issue 5 part A (policy and metrics): read by everyone, written by admins, except the
     # second-review pairs a push opens and closes.
     "policies": read_by_all(),
-    "automation_controls": read_by_all(),
+    "automation_controls": _automation_controls(),
     "workflow_settings": read_by_all(),
     "processed_volume": read_by_all(),
     "second_reviews": TableAccess(

@@ -23,7 +23,13 @@ if TYPE_CHECKING:
     from app.core.replica import Replica
     from app.core.store import Store
 
-WAITING = (TicketStatus.OPEN, TicketStatus.ESCALATED, TicketStatus.CONFLICT)
+# A ticket awaiting a blind second review still waits for a person (its due time stands).
+WAITING = (
+    TicketStatus.OPEN,
+    TicketStatus.ESCALATED,
+    TicketStatus.CONFLICT,
+    TicketStatus.AWAITING_SECOND_REVIEW,
+)
 ESCALATION_STATUSES = (TicketStatus.ESCALATED, TicketStatus.CONFLICT)
 SOON = timedelta(hours=1)  # what the queue colours amber
 

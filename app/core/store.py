@@ -22,6 +22,7 @@ from app.core.domain import (
     ReasonCode,
     utcnow,
 )
+from app.core.metrics import workflow_settings
 from app.core.migrations import runner
 from app.core.netfs import network_warning
 from app.core.reasons import default_reason_codes
@@ -204,7 +205,11 @@ class Store:
         tickets (loaded once per call: a policy saved meanwhile applies to the next call)."""
         outcome = IngestOutcome()
         with self._connect() as conn:
-            router = policy_store.router(policy_store.active_policies(conn))
+            # A workflow in shadow mode automates nothing: every item comes to review.
+            router = workflow_settings.shadow_router(
+                policy_store.router(policy_store.active_policies(conn)),
+                workflow_settings.shadow_workflows(conn),
+            )
         for chunk in batched(tickets, batch_size):
             with self._transaction() as conn:
                 ingest_chunk(conn, chunk, outcome, router)
@@ -228,6 +233,18 @@ class Store:
             return PushOutcome()
         with self._transaction() as conn:
             return push_decisions(conn, decisions)
+
+    def has_decisions(self, decision_ids: Sequence[str]) -> set[str]:
+        """Which of these decisions the store has (restore detection: a store restored from an
+        older backup lost the latest ones it had accepted)."""
+        if not decision_ids:
+            return set()
+        with self._connect() as conn:
+            return set(
+                conn.execute(
+                    select(DECISIONS.c.decision_id).where(DECISIONS.c.decision_id.in_(list(decision_ids)))
+                ).scalars()
+            )
 
     def pull_decisions(self, after_seq: int, limit: int = 5000) -> list[dict[str, Any]]:
         """Decisions (every reviewer's) changed after a cursor, in change order."""

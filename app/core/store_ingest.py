@@ -24,7 +24,8 @@ from app.core.validation import canonical_json, text_hash
 TICKETS = StoreTicket.__table__
 WORKFLOWS = Workflow.__table__
 PII = TicketPii.__table__
-REOPENABLE = (TicketStatus.OPEN, TicketStatus.AWAITING_CLARIFICATION)
+# New content routes an automated ticket again: it may need a person now.
+REOPENABLE = (TicketStatus.OPEN, TicketStatus.AWAITING_CLARIFICATION, policy.AUTO)
 
 
 @dataclass
@@ -62,6 +63,7 @@ def ticket_parts(
     routing = router(ticket)
     masked, personal = pii.split(ticket)
     return {
+        "status": str(routing.status),  # open, or auto when the policy automates it
         "source": db_text(ticket["source"]),
         "external_id": db_text(ticket["external_id"]),
         "workflow": ticket["workflow"],
@@ -123,7 +125,6 @@ def ingest_chunk(
         if existing is None:
             new_rows[key] = {
                 **columns,
-                "status": str(TicketStatus.OPEN),
                 "revision": 1,
                 "updated_at": now,
             }
@@ -134,10 +135,9 @@ def ingest_chunk(
         elif existing["status"] in REOPENABLE:
             existing["revision"] += 1
             existing["content_hash"] = columns["content_hash"]
-            existing["status"] = str(TicketStatus.OPEN)
+            existing["status"] = columns["status"]
             updates[existing["id"]] = {
                 **columns,
-                "status": str(TicketStatus.OPEN),
                 "revision": existing["revision"],
                 "updated_at": now,
             }

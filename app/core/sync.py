@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from app.core import audit, audit_store, replica_pull, retention, store_push
+from app.core import audit, audit_store, circuit_breaker, replica_pull, retention, roles
 from app.core.domain import Decision, Role, to_rfc3339, utcnow
 from app.core.replica import Replica
 from app.core.store import PushOutcome, Store, StoreError, StoreRefused
@@ -41,6 +41,7 @@ class SyncReport:
     rebuilt: bool = False
     error: str | None = None
     audit_error: str | None = None  # the store refused this installation's audit checkpoint
+    trips: list[circuit_breaker.Trip] = field(default_factory=list)  # automation this cycle paused
 
     @property
     def ok(self) -> bool:
@@ -50,6 +51,8 @@ class SyncReport:
         parts = [f"pushed {self.pushed}", f"pulled {self.pulled}"]
         if self.refused:
             parts.append(f"refused by the store {len(self.refused)}")
+        if self.trips:
+            parts.append(f"automation paused for {', '.join(t.workflow for t in self.trips)}")
         if self.rebuilt:
             parts.append("replica rebuilt after a store restore")
         if self.audit_error:
@@ -94,14 +97,11 @@ class Syncer:
         # decisions, upstream sent tickets), the counter no longer tells. A decision it accepted
         # from us and no longer has still does: a restore loses the latest changes first.
         latest = self.replica.outbox.last_pushed()
-        if latest is not None:
-            with self.store._connect() as conn:  # no by-id lookup on Store
-                kept = store_push.stored(conn, [latest])
-            if not kept:
-                raise StoreRestored(
-                    f"the store no longer has decision {latest}, which it accepted from this "
-                    "installation: it was restored from an older backup"
-                )
+        if latest is not None and not self.store.has_decisions([latest]):
+            raise StoreRestored(
+                f"the store no longer has decision {latest}, which it accepted from this "
+                "installation: it was restored from an older backup"
+            )
 
     # --- push ------------------------------------------------------------------------------
 
@@ -182,6 +182,7 @@ class Syncer:
 
     def _pull_tickets(self, progress: Progress | None) -> int:
         replica, cursor, staged = self.replica, self.replica.pull_cursor, 0
+        start = cursor
         with replica.engine.begin() as conn:
             replica_pull.begin(conn)
         while rows := self.store.pull_tickets(cursor, self.pull_page):
@@ -196,7 +197,23 @@ class Syncer:
         with replica.engine.begin() as conn:
             applied = replica_pull.commit(conn, cursor) if staged else 0
             replica_pull.settle_statuses(conn)
+        self._forget_withdrawn(start)
         return applied
+
+    def _forget_withdrawn(self, start: int) -> None:
+        """Drop copies of tickets that left this login's view since `start` (row security hides
+        them from the pull, which therefore never updates them). Asked after the pull: change
+        numbers are handed out in commit order, so whatever leaves later is after the new cursor."""
+        with self.replica.engine.connect() as conn:
+            recheck = replica_pull.withdrawn_recheck(conn)
+        changes = dict(roles.withdrawn_changes(self.store, start if recheck is None else min(start, recheck)))
+        if not changes and recheck is None:
+            return
+        with self.replica.engine.begin() as conn:
+            kept = replica_pull.forget_tickets(conn, list(changes))
+            replica_pull.set_withdrawn_recheck(conn, min(changes[t] for t in kept) - 1 if kept else None)
+        if kept:
+            log.info("kept %d withdrawn tickets until their decisions are sent: %s", len(kept), kept)
 
     # --- the cycle -------------------------------------------------------------------------
 
@@ -212,6 +229,11 @@ class Syncer:
                 self.replica.rebuild_after_restore(str(restored), actor=self.actor, role=self.role)
                 report.rebuilt = True
             report.pushed, report.refused = self.push(progress)
+            # The breaker judges the store's decisions (everyone's) once ours are in; each trip
+            # is written and returned once, whoever syncs first, and audited here.
+            report.trips = circuit_breaker.check_after_sync(
+                self.store, self.replica, actor=self.actor, role=self.role
+            )
             report.pulled, report.decisions_pulled = self.pull(progress)
             policy = retention.load_policy(self.store)
             retention.purge_replica(self.replica, policy, actor=self.actor, role=str(self.role))

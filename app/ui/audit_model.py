@@ -61,6 +61,8 @@ EVENT_LABELS = {
     AuditEvent.STORE_RESTORE_DETECTED: "Store restore detected",
     AuditEvent.EXPORT_MADE: "Export made",
     AuditEvent.RETENTION_PURGE: "Retention purge",
+    AuditEvent.AUTOMATION_PAUSED: "Automation paused",
+    AuditEvent.AUTOMATION_RESUMED: "Automation resumed",
 }
 
 Index = QModelIndex | QPersistentModelIndex
@@ -135,6 +137,7 @@ class AuditTableModel(QAbstractTableModel):
             lambda: trail.count(query),
             lambda total: self._got_count(generation, total),
             lambda error: self._failed(generation, error),
+            owner=self,
         )
 
     def canFetchMore(self, parent: Index = QModelIndex()) -> bool:  # noqa: B008 - Qt signature
@@ -156,6 +159,7 @@ class AuditTableModel(QAbstractTableModel):
             lambda: trail.page(query, after, PAGE_SIZE),
             lambda rows: self._got_page(generation, rows),
             lambda error: self._failed(generation, error),
+            owner=self,
         )
 
     def _got_page(self, generation: int, rows: list[TrailRow]) -> None:
