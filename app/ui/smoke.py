@@ -58,7 +58,7 @@ def _smoke(home: Path, reviewer: str | None) -> int:
     configure_logging(home)
     app = application()
     runner = TaskRunner()
-    smoke = Smoke(home, prepare_demo(home, tickets=SMOKE_TICKETS), runner, reviewer)
+    smoke = Smoke(home, prepare_demo(home, tickets=SMOKE_TICKETS, history=False), runner, reviewer)
     try:
         smoke.start()
         app.exec()
