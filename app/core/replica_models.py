@@ -52,6 +52,10 @@ class ReplicaTicket(ReplicaModel, table=True):
         Index("ix_tickets_status_due", "status", "due_at", "id"),
         Index("ix_tickets_status_confidence", "status", "confidence", "id"),
         Index("ix_tickets_status_created", "status", "created_at", "id"),
+        # A filtered queue in due order (the default sort) is a range scan too: without these a
+        # rare workflow or queue walks the whole status index before its first 200 rows (P10).
+        Index("ix_tickets_status_workflow_due", "status", "workflow", "due_at", "id"),
+        Index("ix_tickets_status_queue_due", "status", "queue", "due_at", "id"),
     )
     id: int = Field(primary_key=True)
     source: str = Field(max_length=100)

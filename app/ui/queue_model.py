@@ -3,12 +3,21 @@
 Rows arrive a page at a time through keyset paging on the read lane (fetchMore), so a queue of
 a million tickets costs what its visible pages cost. Responses carry a generation number; a
 page that belongs to an older filter is dropped.
+
+Memory stays bounded at any queue length: for every loaded row the model keeps only the ticket id
+and its sort key (16 bytes, in arrays), and full rows in a small cache around what was last shown.
+A row scrolled back into view after its cache entry was dropped is fetched again by keyset from
+the sort key of the row before its page. Pages grow from `PAGE_SIZE` (the first rows come fast) to
+`MAX_PAGE_SIZE` while the view keeps asking (each insert costs the view time in the row count).
 """
 
 from __future__ import annotations
 
+from array import array
+from collections import OrderedDict
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt, Signal
@@ -20,13 +29,30 @@ from app.ui.formatting import due_text, percent
 from app.ui.tasks import TaskRunner
 
 PAGE_SIZE = 200
+MAX_PAGE_SIZE = 5000
+REFILL_SIZE = 200  # rows fetched again around a row whose cached copy was dropped
+ROW_CACHE = 4000  # full rows kept (a few screens either side of the last ones shown)
 COLUMNS = ("Due", "Exception", "Workflow", "Conf.", "Risk", "Queue")
 TICKET_ID_ROLE = Qt.ItemDataRole.UserRole + 1
 SOON = timedelta(hours=1)
+_NO_TIME = -(2**63)  # a missing due time in the key array
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_PLACEHOLDER = QueueRow(0, "", "…", "", 0.0, "", "", None, _EPOCH, None)
 
 Index = QModelIndex | QPersistentModelIndex
 PageSource = Callable[[QueueQuery, QueueRow | None, int], list[QueueRow]]
 CountSource = Callable[[QueueQuery], int]
+
+
+def _micros(moment: datetime | None) -> int:
+    if moment is None:
+        return _NO_TIME
+    delta = moment - _EPOCH if moment.tzinfo else moment.replace(tzinfo=UTC) - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _moment(micros: int) -> datetime | None:
+    return None if micros == _NO_TIME else _EPOCH + timedelta(microseconds=micros)
 
 
 class QueueModel(QAbstractTableModel):
@@ -40,13 +66,52 @@ class QueueModel(QAbstractTableModel):
         self._runner = runner
         self._page = page
         self._count = count
-        self._rows: list[QueueRow] = []
         self._query = QueueQuery()
+        self._ids = array("q")
+        self._keys = self._key_array()
+        self._cache: OrderedDict[int, QueueRow] = OrderedDict()
+        self._refilling: set[int] = set()  # first rows of refills under way
+        self._page_size = PAGE_SIZE
         self._generation = 0
         self._fetching = False
         self._exhausted = True
         self._now = utcnow()
         self.total = 0
+
+    # --- keys: what keyset paging needs of every loaded row ----------------------------------
+
+    def _key_array(self) -> array:
+        return array("d") if self._query.sort == "confidence" else array("q")
+
+    def _key_of(self, row: QueueRow) -> float | int:
+        match self._query.sort:
+            case "confidence":
+                return float(row.confidence)
+            case "age":
+                return _micros(row.created_at)
+            case _:
+                return _micros(row.due_at)
+
+    def _after(self, position: int) -> QueueRow | None:
+        """A stand-in for the row at `position` carrying what the page query reads of it: its
+        id and sort key (None before the first row)."""
+        if position < 0:
+            return None
+        key, ticket_id = self._keys[position], self._ids[position]
+        match self._query.sort:
+            case "confidence":
+                return replace(_PLACEHOLDER, id=ticket_id, confidence=key)
+            case "age":
+                return replace(_PLACEHOLDER, id=ticket_id, created_at=_moment(int(key)) or _EPOCH)
+            case _:
+                return replace(_PLACEHOLDER, id=ticket_id, due_at=_moment(int(key)))
+
+    def _remember(self, rows: list[QueueRow]) -> None:
+        for item in rows:
+            self._cache[item.id] = item
+            self._cache.move_to_end(item.id)
+        while len(self._cache) > ROW_CACHE:
+            self._cache.popitem(last=False)
 
     # --- loading -----------------------------------------------------------------------
 
@@ -61,7 +126,11 @@ class QueueModel(QAbstractTableModel):
     def reload(self) -> None:
         """Start again from the first page (new filter, or the replica changed under us)."""
         self.beginResetModel()
-        self._rows = []
+        self._ids = array("q")
+        self._keys = self._key_array()
+        self._cache.clear()
+        self._refilling.clear()
+        self._page_size = PAGE_SIZE
         self._generation += 1
         self._exhausted = False
         self._fetching = False
@@ -79,26 +148,53 @@ class QueueModel(QAbstractTableModel):
 
     def _request_page(self) -> None:
         self._fetching = True
-        generation, query = self._generation, self._query
-        after = self._rows[-1] if self._rows else None
+        generation, query, size = self._generation, self._query, self._page_size
+        after = self._after(len(self._ids) - 1)
         self._runner.submit(
             "read",
-            lambda: self._page(query, after, PAGE_SIZE),
-            lambda rows: self._got_page(generation, rows),
-            lambda _error: self._got_page(generation, []),
+            lambda: self._page(query, after, size),
+            lambda rows: self._got_page(generation, rows, size),
+            lambda _error: self._got_page(generation, [], size),
         )
 
-    def _got_page(self, generation: int, rows: list[QueueRow]) -> None:
+    def _got_page(self, generation: int, rows: list[QueueRow], size: int) -> None:
         if generation != self._generation:
             return
         self._fetching = False
-        self._exhausted = len(rows) < PAGE_SIZE
+        self._exhausted = len(rows) < size
+        if len(self._ids) >= PAGE_SIZE:  # past the first screens: the reviewer is scrolling
+            self._page_size = min(MAX_PAGE_SIZE, self._page_size * 2)
         if rows:
-            first = len(self._rows)
+            first = len(self._ids)
             self.beginInsertRows(QModelIndex(), first, first + len(rows) - 1)
-            self._rows.extend(rows)
+            self._ids.extend(item.id for item in rows)
+            self._keys.extend(self._key_of(item) for item in rows)
+            self._remember(rows)
             self.endInsertRows()
         self.page_loaded.emit()
+
+    def _refill(self, position: int) -> None:
+        """Fetch again the rows from `position` on (their cached copies were dropped)."""
+        start = position - position % REFILL_SIZE
+        if start in self._refilling:
+            return
+        self._refilling.add(start)
+        generation, query, after = self._generation, self._query, self._after(start - 1)
+        self._runner.submit(
+            "read",
+            lambda: self._page(query, after, REFILL_SIZE),
+            lambda rows: self._got_refill(generation, start, rows),
+            lambda _error: self._refilling.discard(start),
+        )
+
+    def _got_refill(self, generation: int, start: int, rows: list[QueueRow]) -> None:
+        if generation != self._generation:
+            return
+        self._refilling.discard(start)
+        self._remember(rows)
+        last = min(len(self._ids), start + REFILL_SIZE) - 1
+        if last >= start:
+            self.dataChanged.emit(self.index(start, 0), self.index(last, len(COLUMNS) - 1))
 
     def _got_count(self, generation: int, total: int) -> None:
         if generation == self._generation:
@@ -117,7 +213,10 @@ class QueueModel(QAbstractTableModel):
         if row is None:
             return None
         self.beginRemoveRows(QModelIndex(), row, row)
-        del self._rows[row]
+        del self._ids[row]
+        del self._keys[row]
+        self._cache.pop(ticket_id, None)
+        self._refilling.clear()  # their first rows moved
         self.endRemoveRows()
         self.total = max(0, self.total - 1)
         self.total_changed.emit(self.total)
@@ -126,27 +225,31 @@ class QueueModel(QAbstractTableModel):
     def tick(self) -> None:
         """Time passed: due times read differently now."""
         self._now = utcnow()
-        if self._rows:
-            self.dataChanged.emit(self.index(0, 0), self.index(len(self._rows) - 1, 0))
+        if self._ids:
+            self.dataChanged.emit(self.index(0, 0), self.index(len(self._ids) - 1, 0))
 
     # --- lookups -----------------------------------------------------------------------
 
     def row_of(self, ticket_id: int) -> int | None:
-        for row, item in enumerate(self._rows):
-            if item.id == ticket_id:
-                return row
-        return None
+        try:
+            return self._ids.index(ticket_id)
+        except ValueError:
+            return None
 
     def ticket_id(self, row: int) -> int | None:
-        return self._rows[row].id if 0 <= row < len(self._rows) else None
+        return self._ids[row] if 0 <= row < len(self._ids) else None
 
     def loaded_ids(self) -> list[int]:
-        return [r.id for r in self._rows]
+        return self._ids.tolist()
+
+    def cached_rows(self) -> int:
+        """How many full rows are held (bounded by ROW_CACHE, whatever the queue's length)."""
+        return len(self._cache)
 
     # --- Qt model API ------------------------------------------------------------------
 
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 - Qt signature
-        return 0 if parent.isValid() else len(self._rows)
+        return 0 if parent.isValid() else len(self._ids)
 
     def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 - Qt signature
         return 0 if parent.isValid() else len(COLUMNS)
@@ -159,14 +262,18 @@ class QueueModel(QAbstractTableModel):
         return None
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+        if not index.isValid() or not 0 <= index.row() < len(self._ids):
             return None
-        item = self._rows[index.row()]
+        ticket_id = self._ids[index.row()]
+        if role == TICKET_ID_ROLE:
+            return ticket_id
+        item = self._cache.get(ticket_id)
+        if item is None:
+            self._refill(index.row())
+            item = _PLACEHOLDER
         column = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
             return self._display(item, column)
-        if role == TICKET_ID_ROLE:
-            return item.id
         if role == Qt.ItemDataRole.ForegroundRole and column == 0:
             return self._due_colour(item.due_at)
         if role == Qt.ItemDataRole.TextAlignmentRole and column == 3:
@@ -175,6 +282,8 @@ class QueueModel(QAbstractTableModel):
         return None
 
     def _display(self, item: QueueRow, column: int) -> str:
+        if item is _PLACEHOLDER:  # on its way from the replica
+            return "…" if column == 1 else ""
         match column:
             case 0:
                 return due_text(item.due_at, self._now)
