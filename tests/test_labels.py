@@ -130,3 +130,15 @@ def test_masker_leaves_text_without_personal_data_alone() -> None:
         masker.text("Also 12 items, version 2.0.1, order 55-12")
         == "Also 12 items, version 2.0.1, order 55-12"
     )
+
+
+def test_dates_and_times_in_free_text_stay_while_phone_numbers_go() -> None:
+    from app.core.labels import Masker
+
+    masker = Masker(())
+    assert masker.text("Article published 2026-10-19, met at 2026-11-10 13:29 UTC.") == (
+        "Article published 2026-10-19, met at 2026-11-10 13:29 UTC."
+    )
+    masked = masker.text("call +1 (503) 555-0147 or 503.555.0147 after 9:30")
+    assert masked == "call ••••• or ••••• after 9:30"
+    assert masker.text("ticket 12-34 of 2026") == "ticket 12-34 of 2026"  # too few digits for a phone

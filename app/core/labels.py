@@ -41,6 +41,24 @@ PERSONAL = TicketPii.__table__
 MASK = pii.MASK
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 PHONE = re.compile(r"(?<![\w])\+?\d[\d ().-]{6,}\d(?![\w])")
+# Dates and times have a phone's shape but are training signal, not personal data: they are
+# set aside before phone numbers are looked for.
+DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2})?)?|\b\d{1,2}:\d{2}(?::\d{2})?\b")
+MIN_PHONE_DIGITS = 7
+
+
+def _phone_mask(match: re.Match[str]) -> str:
+    found = match.group(0)
+    return MASK if sum(ch.isdigit() for ch in found) >= MIN_PHONE_DIGITS else found
+
+
+def mask_phones(text: str) -> str:
+    pieces, start = [], 0
+    for date in DATE_TIME.finditer(text):
+        pieces += [PHONE.sub(_phone_mask, text[start : date.start()]), date.group(0)]
+        start = date.end()
+    pieces.append(PHONE.sub(_phone_mask, text[start:]))
+    return "".join(pieces)
 BATCH = 1000
 CSV_FIELDS = (
     "source",
@@ -93,7 +111,7 @@ class Masker:
             return value
         for known in self.known:
             value = value.replace(known, MASK)
-        return PHONE.sub(MASK, EMAIL.sub(MASK, value))
+        return mask_phones(EMAIL.sub(MASK, value))
 
     def model_input(self, payload: dict[str, Any]) -> dict[str, Any]:
         masked, _values = pii.split(_model_input(payload))  # a payload from before s0005 is in clear
