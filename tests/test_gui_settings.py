@@ -179,3 +179,22 @@ def test_standard_platform_keys_are_bound(qtbot, home: Path, store_url: str) -> 
         qtbot.waitUntil(opened.window.filters.search.hasFocus)
     finally:
         opened.close()
+
+
+def test_a_new_role_is_saved_for_the_next_start_and_changes_nothing_now(
+    qtbot, home: Path, store_url: str
+) -> None:
+    opened = Opened(qtbot, home, store_url)
+    try:
+        window = opened.window
+        tabs_before = [window.tabs.tabText(i) for i in range(window.tabs.count())]
+        window.actions_by_id["preferences"].trigger()
+        dialog: SettingsDialog = window.preferences.dialog  # type: ignore[attr-defined]
+        qtbot.waitExposed(dialog)
+        dialog.role.setCurrentIndex(dialog.role.findData("admin"))
+        dialog.accept()
+        assert Settings.load(home).role == "admin"  # kept for the next start
+        assert str(opened.workspace.role) == "reviewer"  # this run's decisions, masks and tabs
+        assert [window.tabs.tabText(i) for i in range(window.tabs.count())] == tabs_before
+    finally:
+        opened.close()

@@ -74,7 +74,10 @@ class Preferences(QObject):
         saved = Settings.load(workspace.home)  # fresh: the store list may have changed meanwhile
         for name in fields:
             setattr(saved, name, getattr(chosen, name))
-            setattr(workspace.settings, name, getattr(chosen, name))
+            # A new role takes effect at the next start, whole: tabs, what is masked and the role
+            # decisions carry all change together, never half now and half later.
+            if name != "role":
+                setattr(workspace.settings, name, getattr(chosen, name))
         saved.checked().save(workspace.home)
         self._apply_live(saved)
         self.changed.emit(saved)

@@ -110,7 +110,13 @@ class SettingsDialog(QDialog):
             self.role.setEnabled(False)
             form.addRow("", _plain(self.tr("Name and role come from your database login on this store.")))
         else:
-            form.addRow("", _plain(self.tr("The role decides which tabs you see from the next start.")))
+            form.addRow("", _plain(
+                    self.tr(
+                        "A new role applies from the next start. On a shared SQLite file roles are "
+                        "advisory (anyone with the file can change theirs); on PostgreSQL your login "
+                        "decides."
+                    )
+                ))
 
         self.store_label = QLineEdit(display_url(store_url))
         self.store_label.setObjectName("storeUrl")
