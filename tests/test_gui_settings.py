@@ -198,3 +198,33 @@ def test_a_new_role_is_saved_for_the_next_start_and_changes_nothing_now(
         assert [window.tabs.tabText(i) for i in range(window.tabs.count())] == tabs_before
     finally:
         opened.close()
+
+
+def test_a_new_font_size_reaches_the_ticket_panes_headings_and_cards(
+    qtbot, home: Path, store_url: str
+) -> None:
+    from PySide6.QtWidgets import QLabel
+
+    from app.ui.settings_dialog import apply_appearance
+
+    opened = Opened(qtbot, home, store_url)
+    try:
+        app = QApplication.instance()
+        assert isinstance(app, QApplication)
+        labels = [label for label in opened.window.detail.findChildren(QLabel) if label.text()]
+        assert labels
+
+        def sizes() -> list[float]:
+            return [label.font().pointSizeF() for label in labels]
+
+        # Eyebrows are 0.8 of the text size, titles at most 1.3: none stays at the old size
+        # (Qt hands inherited fonts down through posted events: wait for them).
+        apply_appearance(app, "system", 18)
+        try:
+            qtbot.waitUntil(lambda: min(sizes()) >= 18 * 0.8 - 0.01)
+        except Exception:
+            raise AssertionError([(lb.text()[:24], lb.font().pointSizeF()) for lb in labels]) from None
+        apply_appearance(app, "system", 7)
+        qtbot.waitUntil(lambda: max(sizes()) <= 7 * 1.3 + 0.01)
+    finally:
+        opened.close()

@@ -6,7 +6,7 @@ from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QPainter, QPaintEvent, QPalette
 from PySide6.QtWidgets import QFormLayout, QFrame, QHBoxLayout, QLabel, QScrollArea, QVBoxLayout, QWidget
 
-from app.ui.ticket_panes.plain import bold, muted, plain_label
+from app.ui.ticket_panes.plain import bold, follow_app_font, muted, plain_label
 
 
 class Form(QFormLayout):
@@ -50,11 +50,7 @@ class Pane(QFrame):
         heading_layout.setContentsMargins(unit, unit * 2 // 3, unit, unit // 3)
         heading_layout.setSpacing(0)
         small = muted(plain_label(eyebrow.upper(), selectable=False))
-        font = QFont(small.font())
-        font.setPointSizeF(font.pointSizeF() * 0.8)
-        font.setLetterSpacing(QFont.SpacingType.PercentageSpacing, 108)
-        font.setBold(True)
-        small.setFont(font)
+        follow_app_font(small, _eyebrow_font)
         heading_layout.addWidget(small)
         heading_layout.addWidget(bold(plain_label(title, selectable=False), 1.2))
         outer.addWidget(heading)
@@ -125,3 +121,10 @@ def pool_trim(pool: list, keep: int) -> None:
         widget = pool.pop()
         widget.hide()  # deleteLater waits for the event loop; until then it must not show
         widget.deleteLater()
+
+
+def _eyebrow_font(font: QFont) -> QFont:
+    font.setPointSizeF(font.pointSizeF() * 0.8)
+    font.setLetterSpacing(QFont.SpacingType.PercentageSpacing, 108)
+    font.setBold(True)
+    return font

@@ -8,9 +8,12 @@ Every string that comes from a ticket is untrusted. It reaches the screen only t
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSize, Qt
+from collections.abc import Callable
+
+from PySide6.QtCore import QObject, QSize, Qt
 from PySide6.QtGui import QFont, QFontDatabase, QPalette, QTextOption
 from PySide6.QtWidgets import (
+    QApplication,
     QLabel,
     QPlainTextEdit,
     QPushButton,
@@ -67,19 +70,45 @@ def muted(label: QLabel) -> QLabel:
     return label
 
 
+class _FontFollower(QObject):
+    """Keeps a widget's derived font (bold, scaled, fixed-width) in step with the application
+    font: an explicit setFont() stops Qt from passing a new font size (Preferences) down."""
+
+    def __init__(self, widget: QWidget, derive: Callable[[QFont], QFont]) -> None:
+        super().__init__(widget)
+        self._widget, self._derive = widget, derive
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            app.fontChanged.connect(self.apply)  # a child of the widget: gone with it
+        self.apply()
+
+    def apply(self, *_font: object) -> None:
+        self._widget.setFont(self._derive(QFont(QApplication.font(self._widget))))
+
+
+def follow_app_font(widget: QWidget, derive: Callable[[QFont], QFont]) -> None:
+    """Give `widget` the font `derive` makes of the surrounding font, now and after every change."""
+    _FontFollower(widget, derive)
+
+
 def bold(label: QLabel, scale: float = 1.0) -> QLabel:
-    font = QFont(label.font())
-    font.setBold(True)
-    if scale != 1.0 and font.pointSizeF() > 0:
-        font.setPointSizeF(font.pointSizeF() * scale)
-    label.setFont(font)
+    def derive(font: QFont) -> QFont:
+        font.setBold(True)
+        if scale != 1.0 and font.pointSizeF() > 0:
+            font.setPointSizeF(font.pointSizeF() * scale)
+        return font
+
+    follow_app_font(label, derive)
     return label
 
 
 def mono(label: QLabel) -> QLabel:
-    font = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
-    font.setPointSizeF(label.font().pointSizeF())
-    label.setFont(font)
+    def derive(font: QFont) -> QFont:
+        fixed = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
+        fixed.setPointSizeF(font.pointSizeF())
+        return fixed
+
+    follow_app_font(label, derive)
     return label
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from PySide6.QtCore import QObject
 from PySide6.QtGui import QColor, QPalette
-from PySide6.QtWidgets import QLabel, QSizePolicy, QWidget
+from PySide6.QtWidgets import QApplication, QLabel, QSizePolicy, QWidget
 
-from app.ui.ticket_panes.plain import plain_label
+from app.ui.ticket_panes.plain import follow_app_font, plain_label
 
 # Text colours as (on a light window, on a dark window): each pair keeps contrast >= 4.5:1.
 TONES: dict[str, tuple[str, str]] = {
@@ -60,5 +61,24 @@ def badge(text: str, kind: str) -> QLabel:
             " padding: 1px 6px; font-weight: bold; }"
         )
     label.setStyleSheet(style)
+    _Restyler(label, style)
+    # A style-sheeted widget is skipped when the application font changes: follow it by hand.
+    follow_app_font(label, lambda font: font)
     label.setSizePolicy(QSizePolicy.Policy.Maximum, QSizePolicy.Policy.Fixed)
     return label
+
+
+class _Restyler(QObject):
+    """Style sheets resolve palette(...) once: set the sheet again when the theme changes, so a
+    neutral badge turns dark with the window instead of staying light until a restart."""
+
+    def __init__(self, label: QLabel, style: str) -> None:
+        super().__init__(label)
+        self._label, self._style = label, style
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            app.paletteChanged.connect(self._restyle)
+
+    def _restyle(self, *_palette: object) -> None:
+        self._label.setStyleSheet("")
+        self._label.setStyleSheet(self._style)
