@@ -444,3 +444,15 @@ def test_change_store_closes_this_window_and_opens_the_other_store(
         second.close()
         runner.shutdown()
         second.session.workspace.close()
+
+
+def test_the_dialog_grows_so_no_note_or_error_is_clipped(qtbot, runner: TaskRunner, home: Path) -> None:
+    dialog = make_dialog(qtbot, runner, home)
+    fill_postgres(qtbot, dialog, "db.example.org", 5432, "signoff", "alice")
+    qtbot.waitUntil(lambda: dialog.keyring_status() is not None, timeout=10000)
+    dialog._show_status("cannot reach the store: " + "a long server error that wraps " * 6, None)
+
+    def unclipped(label: Any) -> bool:
+        return label.height() >= label.heightForWidth(label.width())
+
+    qtbot.waitUntil(lambda: unclipped(dialog.form.keyring_label) and unclipped(dialog.status_label))

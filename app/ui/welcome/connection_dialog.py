@@ -280,6 +280,17 @@ class ConnectionDialog(QDialog):
             self.status_icon.clear()
         else:
             self.status_icon.setPixmap(self.style().standardIcon(icon).pixmap(20, 20))
+        self.fit_contents()
+
+    def fit_contents(self) -> None:
+        """Grow (never shrink) to what is shown now: a layout does not resize its window when
+        wrapped text (a keyring note, a long server error) needs more lines."""
+        QTimer.singleShot(0, self._grow)
+
+    def _grow(self) -> None:
+        before = self.size()
+        self.adjustSize()
+        self.resize(max(before.width(), self.width()), max(before.height(), self.height()))
 
     def _set_busy(self, busy: bool, text: str = "") -> None:
         self._busy = busy
@@ -481,6 +492,7 @@ class ConnectionDialog(QDialog):
         self._probing = True
         self._keyring = None
         self.form.show_keyring(None, self.tr("Checking the system keyring…"))
+        self.fit_contents()
         self._deadline.start(int((self._keyring_timeout_s + KEYRING_DEADLINE_MARGIN_S) * 1000))
         timeout_s = self._keyring_timeout_s
         self._runner.submit(
@@ -512,8 +524,10 @@ class ConnectionDialog(QDialog):
                     backend=status.backend
                 ),
             )
+            self.fit_contents()
         else:
             self.form.show_keyring(False, self._session_only(status.reason))
+            self.fit_contents()
         self.keyring_checked.emit(status)
 
     def _session_only(self, why: str) -> str:
@@ -547,6 +561,7 @@ class ConnectionDialog(QDialog):
             return
         self._set_busy(False)
         self.form.show_keyring(False, self._session_only(str(error)))
+        self.fit_contents()
         self._show_status(
             self.tr(
                 "The password could not be saved: {reason}.\n"
