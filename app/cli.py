@@ -249,11 +249,13 @@ def _cmd_export(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.output}: its folder does not exist")
     if args.what == "labels":
         return _export_labels(args, url)
+    from app.core.decision_export import write_decisions
+
     try:
         store = Store.open(_with_saved_password(url))
         out: TextIO = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
         try:
-            count = _write_jsonl(store.iter_decisions(), out)
+            count = write_decisions(store, out)
         finally:
             if args.output:
                 out.close()
