@@ -6,7 +6,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -425,16 +425,6 @@ def _cmd_volume(args: argparse.Namespace) -> int:
         print(error.format(name), file=sys.stderr)
     print(f"{name}: {report.summary()}")
     return EXIT_REJECTED if report.errors else EXIT_OK
-
-
-def _write_jsonl(records: Iterator[dict[str, Any]], out: TextIO) -> int:
-    count = 0
-    for record in records:
-        out.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")))
-        out.write("\n")
-        count += 1
-    out.flush()
-    return count
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
