@@ -218,7 +218,7 @@ def test_a_connection_dropped_mid_pull_leaves_the_replica_at_the_old_state_or_th
         ben = open_installation(installations, store_url, tmp_path, "ben")
         fault = StatementFault(me.store.engine, admin_dsn_for(store_url))
         halfway = 0
-        for k in range(1, 21):
+        for k in range(1, 25):  # every statement of a cycle, with room for a few more
             # Upstream: new tickets and new content for an open one; another reviewer decides.
             fresh = [make_ticket(external_id=f"new-{k}-{n}") for n in range(6)]
             changed = make_ticket(external_id="t-0009", exception__summary=f"Still unclear, take {k}")

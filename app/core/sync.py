@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from app.core import audit, audit_store, circuit_breaker, replica_pull, retention, roles
+from app.core import audit, audit_store, circuit_breaker, replica_pull, retention, roles, store_witness
 from app.core.domain import Decision, Role, to_rfc3339, utcnow
 from app.core.replica import Replica
 from app.core.store import PushOutcome, Store, StoreError, StoreRefused
@@ -87,7 +87,9 @@ class Syncer:
                 f"({self.store.store_id} != {self.replica.store_id})"
             )
         seen = max(self.replica.pull_cursor, self.replica.cursor("decision_cursor"))
-        counter = self.store.change_counter()
+        # The counter comes with what the witness check needs, in the same statement.
+        observed = store_witness.observe(self.store, self.replica)
+        counter = observed.counter
         if seen > counter:
             raise StoreRestored(
                 f"the store has changes up to #{counter} but this replica has already seen #{seen}: "
@@ -102,6 +104,11 @@ class Syncer:
                 f"the store no longer has decision {latest}, which it accepted from this "
                 "installation: it was restored from an older backup"
             )
+        # A replica that only read since has its witnesses: the tickets it pulled last, which
+        # in the genuine store only ever move forward (see store_witness).
+        evidence = observed.restore_evidence(self.replica)
+        if evidence is not None:
+            raise StoreRestored(f"{evidence}: it was restored from an older backup")
 
     # --- push ------------------------------------------------------------------------------
 
@@ -183,11 +190,13 @@ class Syncer:
     def _pull_tickets(self, progress: Progress | None) -> int:
         replica, cursor, staged = self.replica, self.replica.pull_cursor, 0
         start = cursor
+        latest: dict[int, store_witness.TicketMark] = {}  # the next sync's restore witnesses
         with replica.engine.begin() as conn:
             replica_pull.begin(conn)
         while rows := self.store.pull_tickets(cursor, self.pull_page):
             with replica.engine.begin() as conn:
                 replica_pull.stage(conn, rows)
+            store_witness.keep_latest(latest, rows)
             staged += len(rows)
             cursor = rows[-1]["change_seq"]
             if progress:
@@ -196,6 +205,8 @@ class Syncer:
                 break
         with replica.engine.begin() as conn:
             applied = replica_pull.commit(conn, cursor) if staged else 0
+            if staged:
+                store_witness.remember(conn, list(latest.values()), fresh=start == 0)
             replica_pull.settle_statuses(conn)
         self._forget_withdrawn(start)
         return applied
