@@ -71,8 +71,11 @@ def open_window(home: Path) -> Any:
 
 
 def settle(window: Any) -> None:
+    """Wait until the window's reads and writes are done: the start-up reads too (the tray's
+    counts, the chain check), which moved from the read lane to the background lane."""
     runner = window.session.runner
-    wait_until(lambda: not runner.is_busy("read") and not runner.is_busy("write"), "lanes idle")
+    lanes = ("read", "write", "background")
+    wait_until(lambda: not any(runner.is_busy(lane) for lane in lanes), "lanes idle")
 
 
 def close(window: Any) -> None:

@@ -269,3 +269,47 @@ def test_ctrl_z_withdraws_a_decision_before_it_is_sent(harness: Harness) -> None
     harness.qtbot.waitUntil(lambda: harness.decisions()[0][3] == "withdrawn")
     harness.qtbot.waitUntil(lambda: first in harness.window.model.loaded_ids())
     assert harness.workspace.replica.outbox.waiting_count() == 0
+
+
+def test_a_sync_that_reloads_the_queue_keeps_the_reason_picker_and_the_note(
+    harness: Harness, examples_path: Path, tmp_path: Path
+) -> None:
+    """A sync lands while the reviewer is mid-decision (it runs seconds after each decision):
+    the picker stays open, the typed question stays, and the next key decides."""
+    window, bar = harness.window, harness.window.decision_bar
+    shown = window._current.ticket.id
+    before = len(window.model.loaded_ids())
+    harness.key(Qt.Key.Key_C)
+    bar.note.setText("Which depot count should we use: 12 or 40?")
+    assert bar.is_picking
+    newcomer = json.loads(examples_path.read_text(encoding="utf-8").splitlines()[0])
+    newcomer["external_id"] = "arrived-during-the-decision"
+    new_file = tmp_path / "new.jsonl"
+    new_file.write_text(json.dumps(newcomer) + "\n", encoding="utf-8")
+    assert cli(["ingest", str(new_file), "--store", harness.workspace.store_url]) == 0
+    harness.qtbot.waitUntil(lambda: not harness.runner.is_busy("sync"))  # the start-up sync is done
+    with harness.qtbot.waitSignal(harness.session.replica_changed, timeout=20000):
+        harness.session.sync_now()
+    harness.qtbot.waitUntil(lambda: len(window.model.loaded_ids()) == before + 1)
+    harness.qtbot.waitUntil(lambda: not harness.runner.is_busy("read"))
+    assert window._current.ticket.id == shown
+    assert bar.is_picking and bar.note.text() == "Which depot count should we use: 12 or 40?"
+    harness.key(Qt.Key.Key_1)
+    harness.qtbot.waitUntil(lambda: len(harness.decisions()) == 1)
+    action, _reason, note, _state = harness.decisions()[0]
+    assert (action, note) == ("clarify", "Which depot count should we use: 12 or 40?")
+
+
+
+def test_undo_brings_the_ticket_back_with_its_question(harness: Harness) -> None:
+    window, bar = harness.window, harness.window.decision_bar
+    asked = window._current.ticket.id
+    harness.key(Qt.Key.Key_C)
+    bar.note.setText("Is the budget for this year or next?")
+    harness.key(Qt.Key.Key_1)
+    harness.qtbot.waitUntil(lambda: len(harness.decisions()) == 1)
+    harness.qtbot.waitUntil(lambda: window._current is not None and window._current.ticket.id != asked)
+    harness.qtbot.keyClick(window.table, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    harness.qtbot.waitUntil(lambda: window._current is not None and window._current.ticket.id == asked)
+    assert [row[3] for row in harness.decisions()] == ["withdrawn"]
+    assert bar.note.text() == "Is the budget for this year or next?"

@@ -210,3 +210,54 @@ def test_replica_refuses_to_be_rebound_to_another_store(tmp_path: Path) -> None:
             )
     finally:
         replica.close()
+
+
+def test_the_fast_head_and_revisions_are_alembics() -> None:
+    """The runner reads heads from the version files to spare start-up the Alembic import;
+    it must say exactly what Alembic says."""
+    from alembic.script import ScriptDirectory
+
+    for which in ("store", "replica"):
+        scripts = ScriptDirectory.from_config(runner._config(which))
+        assert runner.head_revision(which) == scripts.get_current_head()
+        assert runner.known_revisions(which) == {s.revision for s in scripts.walk_revisions()}
+
+
+def test_an_outdated_replica_is_still_upgraded(tmp_path: Path) -> None:
+    path = tmp_path / "replica.sqlite3"
+    Replica.open(path, store_id="store-a").close()
+    engine = create_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:  # as r0005 left it: without the filter indexes
+        conn.execute(text("DROP INDEX ix_tickets_status_workflow_due"))
+        conn.execute(text("DROP INDEX ix_tickets_status_queue_due"))
+        conn.execute(text("UPDATE alembic_version SET version_num = 'r0005'"))
+    engine.dispose()
+    replica = Replica.open(path, store_id="store-a")
+    try:
+        assert runner.current_revision(replica.engine, "replica") == runner.head_revision("replica")
+        indexes = {ix["name"] for ix in inspect(replica.engine).get_indexes("tickets")}
+        assert {"ix_tickets_status_workflow_due", "ix_tickets_status_queue_due"} <= indexes
+    finally:
+        replica.close()
+
+
+def test_partial_planner_statistics_are_dropped_on_open(tmp_path: Path) -> None:
+    """An ANALYZE from before a migration added indexes misleads SQLite's planner into sorting
+    the whole queue for every page; opening the replica forgets such statistics."""
+    path = tmp_path / "replica.sqlite3"
+    Replica.open(path, store_id="store-a").close()
+    engine = create_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        conn.execute(text("ANALYZE"))
+        conn.execute(text("DELETE FROM sqlite_stat1 WHERE idx = 'ix_tickets_status_queue_due'"))
+        conn.execute(
+            text("INSERT INTO sqlite_stat1 VALUES ('tickets', 'ix_tickets_status_due', '1000 1000 1 1')")
+        )
+    engine.dispose()
+    replica = Replica.open(path, store_id="store-a")
+    try:
+        with replica.engine.connect() as conn:
+            left = conn.execute(text("SELECT count(*) FROM sqlite_stat1 WHERE tbl = 'tickets'")).scalar()
+        assert left == 0
+    finally:
+        replica.close()

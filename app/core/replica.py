@@ -128,6 +128,7 @@ class Replica:
         engine = replica_engine(str(path))
         runner.upgrade(engine, "replica")
         with engine.begin() as conn:
+            _drop_partial_ticket_stats(conn)
             _set_default(conn, "client_id", str(uuid.uuid4()))
             _set_default(conn, "pull_cursor", "0")
             if store_id is not None:
@@ -570,6 +571,28 @@ def _first_reviewer_here(conn: Connection, ticket_id: int, revision: int, review
         if decision.get("reviewer") == reviewer and decision.get("ticket_revision") == revision:
             return True
     return False
+
+
+def _drop_partial_ticket_stats(conn: Connection) -> None:
+    """Forget planner statistics (sqlite_stat1, from an ANALYZE run by some tool) that cover only
+    some of the ticket indexes, as after a migration added indexes. The planner then believes an
+    unanalysed index is far more selective than it is and picks it for `status = ?`, sorting the
+    whole queue for each page (seconds at a million tickets) instead of walking the index that
+    already has the page's order. Without statistics it picks the ordered index; the app itself
+    never runs ANALYZE. One small read of the schema when there is nothing to fix."""
+    if conn.exec_driver_sql("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'").first() is None:
+        return
+    analysed = set(conn.exec_driver_sql("SELECT idx FROM sqlite_stat1 WHERE tbl = 'tickets'").scalars())
+    if not analysed:
+        return
+    indexes = conn.exec_driver_sql(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'tickets'"
+    ).scalars()
+    if set(indexes) <= analysed:
+        return
+    conn.exec_driver_sql("DELETE FROM sqlite_stat1 WHERE tbl = 'tickets'")
+    conn.exec_driver_sql("ANALYZE sqlite_schema")  # reloads the (remaining) statistics
+    log.info("dropped partial planner statistics of the tickets table")
 
 
 def _set(conn: Connection, key: str, value: str) -> None:

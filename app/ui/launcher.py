@@ -4,6 +4,7 @@ the welcome dialog; a password) and saying clearly what went wrong."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox, QProgressDialog
@@ -21,11 +22,13 @@ from app.core.urls import url_without_password
 from app.core.workspace import Workspace, open_workspace
 from app.ui.main_window import MainWindow
 from app.ui.message_boxes import plain_box
-from app.ui.password_dialog import PasswordDialog
 from app.ui.settings_dialog import Preferences
 from app.ui.tasks import TaskRunner
-from app.ui.welcome import ConnectionDialog
-from app.ui.window_builder import build_window, verify_chain
+from app.ui.window_builder import after_first_ticket, build_window, verify_chain
+
+if TYPE_CHECKING:  # imported when first needed: a start with a known store never shows them
+    from app.ui.password_dialog import PasswordDialog
+    from app.ui.welcome import ConnectionDialog
 
 
 class Launcher(QObject):
@@ -63,6 +66,8 @@ class Launcher(QObject):
     def show_welcome(self, current_url: str | None = None) -> None:
         """No store yet (or the chosen one failed): the demo, a SQLite file or a Postgres server.
         A Postgres `current_url` opens the form filled in, to correct it."""
+        from app.ui.welcome import ConnectionDialog
+
         self._idle()
         dialog = self.welcome = ConnectionDialog(
             self.runner,
@@ -128,11 +133,17 @@ class Launcher(QObject):
         preferences = self.window.findChild(Preferences)
         if preferences is not None:
             preferences.store_change_requested.connect(self.switch_store)
+        # The chain check reads the whole log (seconds at a million entries): after the first
+        # ticket is on screen, on the background lane (never in front of a page or a ticket).
+        after_first_ticket(
+            self.window.session,
+            lambda: self.runner.submit("background", lambda: verify_chain(workspace), self._verified),
+        )
         self.window.show()
         self.window.start()
-        # The chain check reads the whole log (seconds at a million entries): after the window.
-        self.runner.submit("read", lambda: verify_chain(workspace), self._verified)
         if resolved.offer_to_save:
+            from app.ui.password_dialog import PasswordDialog
+
             # A password typed on the command line: offer the keyring, never the settings file.
             self.password_dialog = PasswordDialog(
                 url_without_password(resolved.url),
@@ -174,6 +185,8 @@ class Launcher(QObject):
 
     def _failed(self, error: Exception) -> None:
         if self.store_url and password_refused(error):
+            from app.ui.password_dialog import PasswordDialog
+
             self._idle()
             self.passwords.forget(self.store_url)
             bare = url_without_password(self.store_url)  # a refused --store password must not win again

@@ -4,6 +4,7 @@ the right. It wires views to the ReviewSession; the work itself happens in the c
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import (
@@ -78,6 +79,7 @@ class MainWindow(QMainWindow):
         self._state = WindowState(ui_settings, session.workspace.replica.store_id)
         self._current: LoadedTicket | None = None
         self._select_after_load: int | None = None
+        self._decided_notes: dict[int, str] = {}  # ticket → the note of its undoable decision
         self._live_claims: dict[int, ClaimState | None] = {}  # latest claim answers, by ticket
         workspace = session.workspace
         # The note being typed, on disk while it is typed: a crash never loses it.
@@ -143,6 +145,8 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._show_decision_keys(workspace.settings.shortcuts)
         self.tabs.currentChanged.connect(self._tab_changed)
+        self._lazy_pages: dict[QWidget, Callable[[], QWidget]] = {}  # placeholder -> builder
+        self.tabs.currentChanged.connect(self._build_lazy_tab)
         self._connect()
         self._clock = QTimer(self)
         self._clock.setInterval(CLOCK_TICK_MS)
@@ -239,8 +243,8 @@ class MainWindow(QMainWindow):
         """Load the queue and start syncing; call once the window is shown and its tabs added."""
         if 0 <= self._saved_tab < self.tabs.count():
             self.tabs.setCurrentIndex(self._saved_tab)
+        self.model.set_query(self.filters.query())  # the first page first: the first ticket waits on it
         self.session.runner.submit("read", self.session.workflows, self.filters.set_workflows)
-        self.model.set_query(self.filters.query())
         self.session.start()
 
     def show_notice(self, text: str) -> None:
@@ -249,6 +253,29 @@ class MainWindow(QMainWindow):
 
     def add_tab(self, page: QWidget, title: str) -> int:
         return self.tabs.addTab(page, title)
+
+    def add_lazy_tab(self, build: Callable[[], QWidget], title: str) -> int:
+        """A tab whose page is built (and its modules imported: charts, metrics) the first time
+        it is shown, so start-up does not pay for tabs the reviewer may never open."""
+        placeholder = QWidget()
+        self._lazy_pages[placeholder] = build
+        return self.tabs.addTab(placeholder, title)
+
+    def _build_lazy_tab(self, index: int) -> None:
+        placeholder = self.tabs.widget(index)
+        build = self._lazy_pages.pop(placeholder, None) if placeholder is not None else None
+        if build is None:
+            return
+        page = build()
+        title = self.tabs.tabText(index)
+        self.tabs.blockSignals(True)  # the swap is not a tab change: nobody reacts to it twice
+        try:
+            self.tabs.removeTab(index)
+            self.tabs.insertTab(index, page, title)
+            self.tabs.setCurrentIndex(index)
+        finally:
+            self.tabs.blockSignals(False)
+        placeholder.deleteLater()
 
     def _tab_changed(self, index: int) -> None:
         # Decision keys act on the ticket in the Review tab only: no deciding blind from another tab.
@@ -356,6 +383,15 @@ class MainWindow(QMainWindow):
                 self.model.fetchMore()  # stay a page ahead of the reviewer
 
     def _ticket_loaded(self, loaded: LoadedTicket | None) -> None:
+        shown = self._current
+        if loaded is not None and shown is not None and loaded.ticket.id == shown.ticket.id:
+            # The same ticket again (a sync reloaded the queue): a reason picker or a note being
+            # typed must survive it; only new content or a new claim is shown.
+            self._current = loaded
+            if loaded.ticket != shown.ticket:
+                self.detail.show_ticket(loaded.ticket)
+            self._show_claim(loaded.ticket.id, loaded.ticket.claimed_by)
+            return
         self.save_draft()  # the note typed so far belongs to the ticket being left
         self._draft_ticket = None
         self._current = loaded
@@ -425,6 +461,7 @@ class MainWindow(QMainWindow):
         self._draft_ticket = None
         if note:
             self.save_note_draft(ticket_id, note)  # until recorded, in case the write fails or we crash
+            self._decided_notes[ticket_id] = note  # Ctrl+Z brings it back with the ticket
         decision_id = self.session.decide(
             ticket_id, Action(action), reason_code, note or None, supersedes=self._current.correctable
         )
@@ -471,6 +508,9 @@ class MainWindow(QMainWindow):
         box.open()
 
     def _undone(self, ticket_id: int) -> None:
+        note = self._decided_notes.pop(ticket_id, None)
+        if note:
+            self.save_note_draft(ticket_id, note)  # shown again when the ticket reopens
         self.statusBar().showMessage(self.tr("Decision withdrawn; the ticket is back in the queue"), 5000)
         self._select_after_load = ticket_id
         self.table.clearSelection()

@@ -2,7 +2,9 @@
 
 Lanes are single-threaded pools, so work within a lane keeps its order (two writes to the
 replica never race, and a page requested first arrives first), while a slow store on the
-"sync" lane never delays a decision on the "write" lane. Modelled on Anki's taskman.
+"sync" lane never delays a decision on the "write" lane. Reads nobody waits on (the tray's counts,
+the audit chain check: seconds at a million rows) go on the "background" lane, so they never
+queue in front of a page or a ticket on the "read" lane. Modelled on Anki's taskman.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
 log = logging.getLogger(__name__)
 
-LANES = ("read", "write", "sync", "claim")
+LANES = ("read", "write", "sync", "claim", "background")
 
 
 class _Relay(QObject):

@@ -3,21 +3,23 @@ screenshot script all show."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+
+from PySide6.QtWidgets import QWidget
 
 from app.core import audit_store
 from app.core.audit import VerifyResult
+from app.core.domain import Role
 from app.core.governance import trail_for
 from app.core.store import StoreError
 from app.core.workspace import Workspace
 from app.ui.audit_browser import AuditBrowser
 from app.ui.breaker_banner import BreakerWatch
 from app.ui.crash_dialog import CrashHandler
-from app.ui.dashboard import Dashboard
 from app.ui.main_window import MainWindow
 from app.ui.notifications import Notifier
 from app.ui.pii_reveal import PiiReveal
-from app.ui.policy_editor import PolicyEditor, is_admin
 from app.ui.review_session import ReviewSession
 from app.ui.settings_dialog import Preferences
 from app.ui.tasks import TaskRunner
@@ -54,7 +56,8 @@ def build_window(
     if notifier.tray is not None:
         notifier.tray.show_window.connect(lambda: _bring_to_front(window))
         notifier.tray.quit_requested.connect(window.close)
-    notifier.start()
+    # The tray counts read the whole queue: they start once the first ticket is on screen.
+    after_first_ticket(session, notifier.start)
     window.notifier = notifier  # type: ignore[attr-defined]
 
     # Preferences (Ctrl+,): saved to settings.json and applied to this window at once.
@@ -71,12 +74,37 @@ def build_window(
 
     browser = AuditBrowser(runner, lambda: trail_for(workspace.store, workspace.replica), record)
     window.add_tab(browser, window.tr("Audit"))
-    window.add_tab(Dashboard(runner, lambda: workspace.store, str(workspace.role)), window.tr("Dashboard"))
-    if is_admin(workspace):
+
+    def dashboard() -> QWidget:
+        from app.ui.dashboard import Dashboard  # QtCharts and the metrics: on first show only
+
+        return Dashboard(runner, lambda: workspace.store, str(workspace.role))
+
+    def policy() -> QWidget:
+        from app.ui.policy_editor import PolicyEditor
+
         editor = PolicyEditor(runner, workspace)
         editor.saved.connect(lambda _text: watch.refresh())
-        window.add_tab(editor, window.tr("Policy"))
+        return editor
+
+    window.add_lazy_tab(dashboard, window.tr("Dashboard"))
+    if workspace.role == Role.ADMIN:  # policy_editor.is_admin, without importing the editor yet
+        window.add_lazy_tab(policy, window.tr("Policy"))
     return window
+
+
+def after_first_ticket(session: ReviewSession, work: Callable[[], None]) -> None:
+    """Run `work` once, when the window has shown its first ticket (or found the queue empty):
+    start-up work the reviewer does not wait for must not stand between them and that ticket."""
+    done = False
+
+    def once(_loaded: object) -> None:
+        nonlocal done
+        if not done:
+            done = True
+            work()
+
+    session.ticket_loaded.connect(once)
 
 
 def _bring_to_front(window: MainWindow) -> None:
