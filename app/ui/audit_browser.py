@@ -238,7 +238,8 @@ class AuditBrowser(QWidget):
         )
 
     def _total_changed(self, total: int) -> None:
-        self.count_label.setText(self.tr("{0} entries").format(f"{total:,}"))
+        text = self.tr("1 entry") if total == 1 else self.tr("{0} entries")
+        self.count_label.setText(text.format(f"{total:,}"))
 
     def _failed(self, message: str) -> None:
         self.count_label.setText("")

@@ -352,7 +352,8 @@ class MainWindow(QMainWindow):
         self.select_row(row if row is not None else 0)
 
     def _total_changed(self, total: int) -> None:
-        self.count_label.setText(self.tr("{0} tickets in this view").format(total))
+        text = self.tr("1 ticket in this view") if total == 1 else self.tr("{0} tickets in this view")
+        self.count_label.setText(text.format(f"{total:,}"))
 
     def current_ticket_id(self) -> int | None:
         index = self.table.currentIndex()
