@@ -98,6 +98,20 @@ def test_split_masks_every_personal_value_and_restore_puts_it_back(index: int) -
     assert ticket == example_tickets()[index]  # the input is left alone
 
 
+def test_split_shared_gives_what_split_gives_and_leaves_the_input_alone() -> None:
+    odd = make_ticket()
+    odd["subject"]["email"] = ""
+    odd["interaction"]["messages"] = [{"from": "a@example.org", "text": "one"}, {"text": "none"}, "x"]
+    odd_shapes = [{}, {"subject": None}, {"interaction": {"messages": {"from": "a"}}}]
+    for ticket in [*example_tickets(), odd, *odd_shapes]:
+        before = canonical_json(ticket)
+        masked, values = pii.split(ticket)
+        shared, shared_values = pii.split_shared(ticket)
+        assert canonical_json(shared) == canonical_json(masked)
+        assert list(shared_values.items()) == list(values.items())  # same paths, same order
+        assert canonical_json(ticket) == before
+
+
 def test_paths_name_each_message_sender() -> None:
     ticket = make_ticket()
     ticket["interaction"]["messages"] = [

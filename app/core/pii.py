@@ -106,6 +106,73 @@ def split(ticket: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     return masked, values
 
 
+def split_shared(ticket: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """`split` for callers that only serialise the masked ticket (ingest): the same result, but
+    only the objects and lists on the way to a masked value are copied, each once; everything
+    else is shared with `ticket`, so do not mutate either. Ingest-speed path (issue 7, P6): a
+    deep copy of every ticket cost more than validating it."""
+    if _PII_TREE is None:
+        return split(ticket)
+    values: dict[str, Any] = {}
+    return _mask_shared(dict(ticket), _PII_TREE, "", values), values
+
+
+def _field_tree(paths: tuple[str, ...]) -> dict[str, Any] | None:
+    """The generic paths as a tree, {name: (is_array, subtree, or None for a leaf)}, in schema
+    order: a walk of it meets the fields in the order `slots` does. None if a field is also the
+    parent of another (the schema has none), where `split_shared` falls back to `split`."""
+    tree: dict[str, Any] = {}
+    for path in paths:
+        node = tree
+        parts = path.split(".")
+        for position, part in enumerate(parts):
+            is_array = part.endswith("[]")
+            name = part[:-2] if is_array else part
+            leaf = position == len(parts) - 1
+            if name in node and (leaf or node[name][1] is None or node[name][0] != is_array):
+                return None
+            if leaf:
+                node[name] = (is_array, None)
+            else:
+                node = node.setdefault(name, (is_array, {}))[1]
+    return tree
+
+
+_PII_TREE = _field_tree(PII_FIELDS)
+
+
+def _mask_shared(node: Any, tree: dict[str, Any], path: str, values: dict[str, Any]) -> Any:
+    """`node` with the values `tree` names masked (recorded in `values`): a shallow copy when
+    something under it changed, else `node` itself. Same rules as `_slots` and `split`."""
+    if not isinstance(node, dict):
+        return node
+    copied = None
+    for name, (is_array, subtree) in tree.items():
+        if name not in node:
+            continue
+        here = f"{path}.{name}" if path else name
+        child = node[name]
+        if subtree is None:  # the personal value itself (an array leaf names the list itself)
+            if child in (None, ""):
+                continue
+            values[here] = child
+            new = MASK
+        elif is_array:
+            if not isinstance(child, list):
+                continue
+            new = [_mask_shared(item, subtree, f"{here}[{i}]", values) for i, item in enumerate(child)]
+            if all(a is b for a, b in zip(new, child, strict=True)):
+                continue
+        else:
+            new = _mask_shared(child, subtree, here, values)
+            if new is child:
+                continue
+        if copied is None:
+            copied = dict(node)
+        copied[name] = new
+    return node if copied is None else copied
+
+
 def restore(payload: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
     """A copy of a masked payload with the given values back in place (paths it does not have
     are ignored: a purged or changed payload keeps what it has)."""

@@ -61,7 +61,7 @@ def ticket_parts(
     """(the ticket row's columns, its personal values {field path: value} for `ticket_pii`).
     The title is the exception summary, which the schema does not mark personal."""
     routing = router(ticket)
-    masked, personal = pii.split(ticket)
+    masked, personal = pii.split_shared(ticket)  # masked is only serialised here
     return {
         "status": str(routing.status),  # open, or auto when the policy automates it
         "source": db_text(ticket["source"]),

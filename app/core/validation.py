@@ -202,11 +202,13 @@ _EXACT_TYPES: dict[str, tuple[type, ...]] = {
     "array": (list,),
 }
 
-# Date-times with a day that exists in every month, upper-case T/Z and years 0002-9998: the
-# common case, accepted without the slower rfc3339-validator call. Strictly narrower than the
-# full check, so anything else just takes the full check.
+# Date-times with a day that exists in that month in every year (29 and 30 outside February,
+# 31 in the 31-day months), upper-case T/Z and years 0002-9998: the common case, accepted
+# without the slower rfc3339-validator call. Strictly narrower than the full check, so anything
+# else (29 February included) just takes the full check.
 _COMMON_DATETIME = re.compile(
-    r"(?!0000|0001|9999)\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|1\d|2[0-8])"
+    r"(?!0000|0001|9999)\d{4}-"
+    r"(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1\d|2[0-8])|(?:0[13-9]|1[0-2])-(?:29|30)|(?:0[13578]|1[02])-31)"
     r"T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d+)?(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)\Z",
     re.ASCII,
 )
@@ -823,9 +825,14 @@ def read_jsonl(data: bytes | BinaryIO) -> Iterator[ValidTicket | LineError]:
 # --- canonical form --------------------------------------------------------------------------
 
 
+# What json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+# allow_nan=False) builds on every call, built once: ingest serialises three times a ticket.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def canonical_json(obj: Any) -> str:
     """The one text of a JSON value: used for content hashes and the audit chain."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return _CANONICAL.encode(obj)
 
 
 def content_hash(ticket: dict[str, Any]) -> str:
