@@ -72,6 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--reset", action="store_true", help="start the demo store afresh")
     demo.add_argument("--tickets", type=_positive, default=300, help="how many demo tickets (default 300)")
     demo.add_argument("--no-window", action="store_true", help="prepare the demo store only")
+    demo.add_argument(
+        "--no-history",
+        action="store_true",
+        help="only today's open tickets, without the four weeks of decisions behind the Dashboard",
+    )
 
     add("init-store", "create a shared store, or upgrade it to this version's schema")
 
@@ -628,7 +633,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from app.core.demo import prepare_demo
 
     home = _home(args)
-    url = prepare_demo(home, tickets=args.tickets, reset=args.reset)
+    url = prepare_demo(home, tickets=args.tickets, reset=args.reset, history=not args.no_history)
     if args.no_window:
         print(f"demo store ready: {url}")
         return EXIT_OK

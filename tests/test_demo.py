@@ -161,3 +161,17 @@ def test_no_history_when_asked(tmp_path: Path) -> None:
         assert history_of(store) == []
     finally:
         store.close()
+
+
+def test_demo_command_without_history_makes_only_todays_queue(tmp_path: Path, capsys: Any) -> None:
+    from app.cli import main as cli
+
+    assert cli(["demo", "--no-window", "--no-history", "--tickets", "12", "--home", str(tmp_path)]) == 0
+    url = capsys.readouterr().out.strip().split("demo store ready: ")[-1]
+    store = Store.open(url)
+    try:
+        with store.engine.connect() as conn:
+            assert conn.execute(select(func.count()).select_from(StoreDecision)).scalar() == 0
+            assert conn.execute(select(func.count()).select_from(StoreTicket)).scalar() == 12
+    finally:
+        store.close()

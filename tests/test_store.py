@@ -256,6 +256,18 @@ def test_pushing_the_same_batch_twice_never_duplicates(store: Store) -> None:
     assert counter(store) == seq_after_first
 
 
+def test_the_same_new_decision_twice_in_one_call_is_one_decision(store: Store) -> None:
+    tickets = example_tickets()
+    store.ingest(numbered(tickets))
+    decision = make_decision(tickets[0], Action.APPROVE)
+    outcome = store.push_decisions([decision, decision])
+    assert outcome.accepted == [decision.decision_id] and outcome.refused == {}
+    [stored] = store_decisions(store)
+    assert (stored.decision_id, stored.status) == (decision.decision_id, "final")
+    first = next(t for t in all_tickets(store) if t["external_id"] == tickets[0]["external_id"])
+    assert (first["status"], first["queue"]) != ("conflict", "escalation")
+
+
 def test_refused_decisions_do_not_block_the_rest_of_the_batch(store: Store) -> None:
     tickets = example_tickets()
     store.ingest(numbered(tickets))

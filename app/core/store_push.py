@@ -49,6 +49,9 @@ def push_decisions(conn: Connection, decisions: Sequence[Decision]) -> PushOutco
     already = set(
         conn.execute(select(DECISIONS.c.decision_id).where(DECISIONS.c.decision_id.in_(ids))).scalars()
     )
+    # The same decision twice in one call is one decision (applied once, never a conflict with
+    # itself), as it would be in two calls.
+    decisions = list({d.decision_id: d for d in decisions}.values())
     fresh = [d for d in decisions if d.decision_id not in already]
     outcome.accepted.extend(d.decision_id for d in decisions if d.decision_id in already)
     if not fresh:

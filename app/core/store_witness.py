@@ -106,9 +106,17 @@ class Record:
 
     witnesses: list[TicketMark]
     max_id: int
+    wide: bool | None = None  # pulled by a login that sees every ticket (None: not recorded)
 
 
-def remember(conn: Connection, pulled: Sequence[TicketMark], *, fresh: bool, max_id: int = 0) -> None:
+def remember(
+    conn: Connection,
+    pulled: Sequence[TicketMark],
+    *,
+    fresh: bool,
+    max_id: int = 0,
+    wide: bool | None = None,
+) -> None:
     """Record the witnesses in the replica, in the transaction that applies the pull (so they
     always match its cursor). `fresh`: the pull started from nothing (a new or rebuilt replica),
     so what was recorded before belongs to another past of the store and is dropped."""
@@ -119,8 +127,14 @@ def remember(conn: Connection, pulled: Sequence[TicketMark], *, fresh: bool, max
             marks[mark.id] = mark
     newest = sorted(marks.values(), key=lambda m: m.change_seq, reverse=True)[:WITNESSES]
     max_id = max([max_id, before.max_id if before else 0, *(m.id for m in pulled)])
+    if wide is None and before is not None:
+        wide = before.wide
     value = json.dumps(
-        {"max_id": max_id, "witnesses": [[getattr(m, name) for name in _FIELDS] for m in newest]}
+        {
+            "max_id": max_id,
+            "wide": wide,
+            "witnesses": [[getattr(m, name) for name in _FIELDS] for m in newest],
+        }
     )
     stmt = sqlite_insert(REPLICA_INFO).values(key=WITNESS_KEY, value=value)
     conn.execute(stmt.on_conflict_do_update(index_elements=[REPLICA_INFO.c.key], set_={"value": value}))
@@ -133,7 +147,9 @@ def _recorded(conn: Connection) -> Record | None:
     if value is None:
         return None
     data = json.loads(value)
-    return Record([TicketMark(*fields) for fields in data["witnesses"]], int(data["max_id"]))
+    return Record(
+        [TicketMark(*fields) for fields in data["witnesses"]], int(data["max_id"]), data.get("wide")
+    )
 
 
 def _witnesses(replica: Replica, cursor: int) -> Record:
@@ -151,7 +167,9 @@ def _witnesses(replica: Replica, cursor: int) -> Record:
             remember(conn, marks, fresh=True, max_id=highest)
         record = Record(marks, highest)
     # Never past the cursor (a witness recorded beyond it would not be one the store owes us).
-    return Record([w for w in record.witnesses if w.change_seq <= cursor], max(record.max_id, highest))
+    return Record(
+        [w for w in record.witnesses if w.change_seq <= cursor], max(record.max_id, highest), record.wide
+    )
 
 
 @dataclass(frozen=True)
@@ -164,6 +182,11 @@ class Observation:
     max_id: int  # the highest ticket id this replica ever pulled
     current: dict[int, TicketMark]  # the same tickets as the store has them now (if it shows them)
     window: list[TicketMark]  # the store's tickets in the window (logins that see every ticket)
+    wide: bool = False  # this login sees every ticket now
+    # The login now sees every ticket but the replica was pulled by one that did not (a reviewer
+    # made escalation manager): tickets hidden before lie below the cursor, so pull again from
+    # the start instead of reading their absence as a restore.
+    widened: bool = False
 
     def restore_evidence(self, replica: Replica) -> str | None:
         """Why the store must have gone back in time since the replica last pulled from it, or
@@ -203,9 +226,11 @@ def observe(store: Store, replica: Replica) -> Observation:
     cursor = replica.pull_cursor
     record = _witnesses(replica, cursor) if cursor > 0 else Record([], 0)
     with _snapshot(store) as conn:
-        with_window = cursor > 0 and _sees_every_ticket(conn, store)
+        wide = _sees_every_ticket(conn, store)
+        widened = wide and record.wide is False
+        with_window = cursor > 0 and wide and not widened
         counter, current, window = _store_marks(conn, [w.id for w in record.witnesses], cursor, with_window)
-    return Observation(counter, cursor, record.witnesses, record.max_id, current, window)
+    return Observation(counter, cursor, record.witnesses, record.max_id, current, window, wide, widened)
 
 
 def restore_evidence(store: Store, replica: Replica) -> str | None:

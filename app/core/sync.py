@@ -79,6 +79,7 @@ class Syncer:
         self.role = role
         self.push_batch = push_batch
         self.pull_page = pull_page
+        self._pulled_wide: bool | None = None  # whether this login sees every ticket (check_identity)
 
     def check_identity(self) -> None:
         if self.replica.store_id not in (None, self.store.store_id):
@@ -109,6 +110,9 @@ class Syncer:
         evidence = observed.restore_evidence(self.replica)
         if evidence is not None:
             raise StoreRestored(f"{evidence}: it was restored from an older backup")
+        self._pulled_wide = observed.wide
+        if observed.widened:
+            self.replica.set_info("pull_cursor", "0")  # fetch what the narrower view never showed
 
     # --- push ------------------------------------------------------------------------------
 
@@ -206,7 +210,9 @@ class Syncer:
         with replica.engine.begin() as conn:
             applied = replica_pull.commit(conn, cursor) if staged else 0
             if staged:
-                store_witness.remember(conn, list(latest.values()), fresh=start == 0)
+                store_witness.remember(
+                    conn, list(latest.values()), fresh=start == 0, wide=self._pulled_wide
+                )
             replica_pull.settle_statuses(conn)
         self._forget_withdrawn(start)
         return applied
