@@ -88,7 +88,9 @@ def setup(qtbot: Any, tmp_path: Path) -> Iterator[Setup]:
 
 def settle(qtbot: Any, browser: AuditBrowser) -> None:
     """Wait until the view shows its filter's first page and its count."""
-    qtbot.waitUntil(lambda: not browser.model.is_loading and browser.count_label.text().endswith("entries"))
+    qtbot.waitUntil(
+        lambda: not browser.model.is_loading and browser.count_label.text().endswith(("entries", "entry"))
+    )
 
 
 def load_all(qtbot: Any, browser: AuditBrowser) -> list[governance.TrailRow]:
