@@ -131,16 +131,19 @@ class Notifier(QObject):
         if snapshot.newly_breached:
             where = ", ".join(snapshot.breached_workflows[:3])
             self.notify(
-                "SLA breached",
-                f"{plural(snapshot.newly_breached, 'ticket')} passed the due time"
+                self.tr("SLA breached"),
+                self.tr("{0} passed the due time").format(plural(snapshot.newly_breached, "ticket"))
                 + (f" ({where})" if where else "")
-                + f"; {snapshot.breached} past due in all.",
+                + self.tr("; {0} past due in all.").format(snapshot.breached),
             )
         if self._role == Role.ESCALATION_MANAGER:
             fresh = snapshot.escalated - (previous.escalated if previous else frozenset())
             if fresh:
                 what = "new escalation" if previous else "escalation"
-                self.notify("Escalations", f"{plural(len(fresh), what)} waiting for your decision.")
+                self.notify(
+                    self.tr("Escalations"),
+                    self.tr("{0} waiting for your decision.").format(plural(len(fresh), what)),
+                )
 
     # --- telling -------------------------------------------------------------------------
 
@@ -149,7 +152,10 @@ class Notifier(QObject):
         if self._role != Role.ADMIN or not paused:
             return
         names = ", ".join(c.workflow for c in paused)
-        self.notify("Automation paused", f"Automation paused for {names}. See the Policy tab to resume.")
+        self.notify(
+            self.tr("Automation paused"),
+            self.tr("Automation paused for {0}. See the Policy tab to resume.").format(names),
+        )
 
     def notify(self, title: str, text: str) -> None:
         """A desktop message when allowed; `notified` either way (the window's status bar)."""
