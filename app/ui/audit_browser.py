@@ -18,10 +18,8 @@ from typing import Any
 from PySide6.QtCore import QModelIndex, Qt, Signal
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QFileDialog,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QPushButton,
     QTableView,
@@ -43,6 +41,7 @@ from app.ui.audit_export import ExportRunner
 from app.ui.audit_filters import AuditFilters
 from app.ui.audit_model import AuditTableModel
 from app.ui.audit_ticket_dialog import SeenTicketDialog
+from app.ui.row_table import row_table
 from app.ui.tasks import TaskRunner
 from app.ui.ticket_panes import plain_label
 from app.ui.ticket_panes.plain import muted
@@ -134,21 +133,8 @@ class AuditBrowser(QWidget):
         self._layout()
 
     def _make_table(self) -> QTableView:
-        table = QTableView()
-        table.setObjectName("auditTable")
-        table.setAccessibleName(self.tr("Audit trail"))
-        table.setModel(self.model)
-        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        table.setAlternatingRowColors(True)
-        table.setWordWrap(False)
-        table.setShowGrid(False)
-        table.verticalHeader().hide()
-        # Fixed row height: the view never measures a million rows to lay them out.
-        table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-        table.verticalHeader().setDefaultSectionSize(table.fontMetrics().height() + 10)
+        table = row_table(self.model, "auditTable", self.tr("Audit trail"))
         header = table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
         header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         for column, width in enumerate(COLUMN_WIDTHS):

@@ -16,7 +16,6 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QHeaderView,
     QLabel,
     QMainWindow,
@@ -48,6 +47,7 @@ from app.ui.decision_bar import DecisionBar
 from app.ui.filter_bar import FilterBar
 from app.ui.queue_model import TICKET_ID_ROLE, QueueModel
 from app.ui.review_session import PUSH_DEBOUNCE_MS, LoadedTicket, ReviewSession
+from app.ui.row_table import row_table
 from app.ui.shortcuts_dialog import ShortcutsDialog
 from app.ui.sync_feedback import SyncFeedback
 from app.ui.ticket_panes import TicketDetail
@@ -163,21 +163,8 @@ class MainWindow(QMainWindow):
     # --- construction ------------------------------------------------------------------
 
     def _make_table(self) -> QTableView:
-        table = QTableView()
-        table.setObjectName("queueTable")
-        table.setAccessibleName(self.tr("Ticket queue"))
-        table.setModel(self.model)
-        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        table.setAlternatingRowColors(True)
-        table.setWordWrap(False)
-        table.setShowGrid(False)
-        table.verticalHeader().hide()
-        # Fixed row height: the view never measures a million rows to lay them out.
-        table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-        table.verticalHeader().setDefaultSectionSize(table.fontMetrics().height() + 10)
+        table = row_table(self.model, "queueTable", self.tr("Ticket queue"))
         header = table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(False)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         header.setMinimumSectionSize(48)
