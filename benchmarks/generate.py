@@ -29,13 +29,13 @@ from app.core.reasons import default_reason_codes
 from app.core.replica import TICKETS, Replica, replica_path
 from app.core.settings import Settings
 from app.core.store_ingest import ticket_parts
+from benchmarks.qt_probes import OFFLINE_URL
 
 POOL = 5000  # distinct demo tickets behind every generated row
 BATCH = 20_000
 NOW = datetime(2026, 6, 1, tzinfo=UTC)  # fixed, so a seed always builds the same rows
 # The window opens this URL; no file is there, so it works offline from the replica alone
 # (start-up sync would otherwise talk to a store that has none of the replica's tickets).
-OFFLINE_URL = "sqlite:////nonexistent/signoff-bench/store.sqlite3"
 STORE_ID = "bench-store"
 WORKFLOWS = ("lead_qualification", "donor_segmentation", "ask_amount", "reactivation", "message_draft")
 

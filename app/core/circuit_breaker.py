@@ -24,7 +24,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from app.core import audit, policy_store
 from app.core.db import READ_ONLY
 from app.core.domain import Action, DecisionStatus, Role, to_rfc3339, utcnow
-from app.core.policy import BreakerSettings
+from app.core.policy import BREAKER, BreakerSettings
 from app.core.store_errors import StoreRefused, translate_errors
 from app.core.store_models import StoreDecision, Workflow
 from app.core.store_policy_models import AutomationControl
@@ -38,7 +38,6 @@ log = logging.getLogger(__name__)
 CONTROLS = AutomationControl.__table__
 DECISIONS = StoreDecision.__table__
 WORKFLOWS = Workflow.__table__
-BREAKER = "breaker"
 MANUAL = "manual"
 BREAKER_ACTOR = "circuit breaker"
 

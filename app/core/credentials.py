@@ -17,12 +17,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-import keyring
-from keyring.backend import KeyringBackend
-from keyring.backends import chainer, fail, null
-from keyring.errors import KeyringError, KeyringLocked, NoKeyringError, PasswordDeleteError
 from sqlalchemy.engine import URL, make_url
 
 from app.core.urls import (  # noqa: F401 - re-exported for callers of this module
@@ -32,6 +28,9 @@ from app.core.urls import (  # noqa: F401 - re-exported for callers of this modu
     url_with_password,
     url_without_password,
 )
+
+if TYPE_CHECKING:  # keyring loads its backends when first asked (not at start: SQLite needs none)
+    from keyring.backend import KeyringBackend
 
 log = logging.getLogger(__name__)
 
@@ -232,6 +231,8 @@ def _with_timeout(fn: Callable[[], T], timeout_s: float, what: str) -> T:
 
 
 def _backend_name(backend: KeyringBackend) -> str:
+    from keyring.backends import chainer
+
     if isinstance(backend, chainer.ChainerBackend):
         return " + ".join(b.name for b in backend.backends) or "none"
     return str(type(backend).name)
@@ -239,6 +240,8 @@ def _backend_name(backend: KeyringBackend) -> str:
 
 def _unusable(backend: KeyringBackend) -> str | None:
     """Why this backend must not hold store passwords, or None when it may."""
+    from keyring.backends import chainer, fail, null
+
     if isinstance(backend, fail.Keyring):
         return (
             "no system keyring was found (on Linux, install and unlock GNOME Keyring, KWallet "
@@ -262,6 +265,8 @@ def _unusable(backend: KeyringBackend) -> str | None:
 def _usable_keyring() -> KeyringBackend:
     """The configured keyring, or KeyringUnavailable. Runs on the keyring thread: loading a backend
     can itself block (D-Bus activation)."""
+    import keyring
+
     backend = keyring.get_keyring()
     reason = _unusable(backend)
     if reason is not None:
@@ -270,6 +275,8 @@ def _usable_keyring() -> KeyringBackend:
 
 
 def _readable(error: BaseException, what: str, secret: str | None = None) -> CredentialError:
+    from keyring.errors import KeyringError, KeyringLocked, NoKeyringError
+
     if isinstance(error, CredentialError):
         return error
     if isinstance(error, KeyringLocked):
@@ -292,6 +299,8 @@ def probe_keyring(timeout_s: float = DEFAULT_TIMEOUT_S) -> KeyringStatus:
     name: dict[str, str] = {"backend": ""}
 
     def probe() -> None:
+        import keyring
+
         backend = keyring.get_keyring()
         name["backend"] = _backend_name(backend)
         reason = _unusable(backend)
@@ -351,6 +360,8 @@ def forget_password(url: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> bool:
     what = f"forgetting the password for {user} at {display_url(url)}"
 
     def delete() -> bool:
+        from keyring.errors import PasswordDeleteError
+
         try:
             _usable_keyring().delete_password(service, user)
         except PasswordDeleteError:  # nothing saved: forgetting it is already done

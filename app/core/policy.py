@@ -112,6 +112,9 @@ class Rule:
         return _sla_of(self.sla_minutes)
 
 
+BREAKER = "breaker"  # automation_controls.source of a pause the circuit breaker set
+
+
 @dataclass(frozen=True)
 class BreakerSettings:
     """Circuit breaker: pause automation when at least `threshold` of the AI's recommendations

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from app.core import audit, roles
+from app.core import audit
 from app.core.credentials import password_refused
 from app.core.domain import Role
 from app.core.replica import Replica, replica_path
 from app.core.settings import Settings, without_password
 from app.core.store import Store, StoreError
-from app.core.sync import Syncer
+
+if TYPE_CHECKING:  # sync and roles reach most of the store code: imported when first used
+    from app.core import roles
+    from app.core.sync import Syncer
 
 
 @dataclass
@@ -33,6 +37,8 @@ class Workspace:
         return Role(self.settings.role)
 
     def syncer(self) -> Syncer | None:
+        from app.core.sync import Syncer
+
         if self.store is None:
             return None
         return Syncer(self.replica, self.store, actor=self.reviewer, role=self.role)
@@ -95,6 +101,8 @@ def open_workspace(
 
 def _admit(store: Store, allow_superuser: bool) -> roles.WindowLogin:
     """The window's login check; a refusal closes the store and is never softened into offline work."""
+    from app.core import roles
+
     try:
         return roles.admit_reviewer_window(store, allow_superuser=allow_superuser)
     except StoreError:

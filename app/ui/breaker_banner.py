@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QLabel, QWidget
 
-from app.core import circuit_breaker
-from app.core.circuit_breaker import Control
 from app.core.domain import to_rfc3339
-from app.core.store import Store
+from app.core.policy import BREAKER
 from app.ui.tasks import TaskRunner
+
+if TYPE_CHECKING:  # the breaker's store code is imported on the worker, when a store is there
+    from app.core.circuit_breaker import Control
+    from app.core.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +29,7 @@ def banner_text(paused: Sequence[Control]) -> str:
     for control in paused:
         since = to_rfc3339(control.set_at)[:16].replace("T", " ")
         # A trip's reason starts "circuit breaker: …" already; a person's needs their name.
-        who = "" if control.source == circuit_breaker.BREAKER else f" by {control.set_by}"
+        who = "" if control.source == BREAKER else f" by {control.set_by}"
         lines.append(f"Automation paused for {control.workflow} since {since} UTC{who} — {control.reason}")
     lines.append(
         "The pipeline sends these workflows' decisions for review instead of acting on them; "
@@ -80,7 +83,7 @@ class BreakerWatch(QObject):
             return
         self._runner.submit(
             "sync",
-            lambda: circuit_breaker.paused(store),
+            lambda: _paused(store),
             self._got,
             lambda error: log.info("automation controls not read: %s", error),
         )
@@ -94,3 +97,9 @@ class BreakerWatch(QObject):
         self._known = seen
         self.paused = paused
         self.changed.emit(paused)
+
+
+def _paused(store: Store) -> list[Control]:
+    from app.core import circuit_breaker
+
+    return circuit_breaker.paused(store)

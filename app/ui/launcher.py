@@ -17,7 +17,6 @@ from app.core.credentials import (
     password_refused,
     resolve_store_url,
 )
-from app.core.roles import DEVELOPMENT_TITLE
 from app.core.urls import url_without_password
 from app.core.workspace import Workspace, open_workspace
 from app.ui.main_window import MainWindow
@@ -126,6 +125,8 @@ class Launcher(QObject):
         _quit_with_last_window(True)
         note = "demo" if self.demo else ("offline" if workspace.store is None else "")
         if workspace.development:
+            from app.core.roles import DEVELOPMENT_TITLE  # roles: Postgres logins only
+
             note = DEVELOPMENT_TITLE
         self.window = build_window(workspace, self.runner, self.home / "ui.ini", title_note=note)
         for warning in warnings:

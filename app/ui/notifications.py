@@ -14,15 +14,18 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from app.core import sla
-from app.core.circuit_breaker import Control
 from app.core.domain import Role, utcnow
 from app.core.replica import Replica
 from app.ui.tasks import TaskRunner
 from app.ui.tray import TrayIcon, plural
+
+if TYPE_CHECKING:  # the breaker's store code loads with the first sync
+    from app.core.circuit_breaker import Control
 
 log = logging.getLogger(__name__)
 

@@ -11,15 +11,18 @@ import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from app.core.domain import Action, Decision, QueueQuery, QueueRow, ReasonCode, TicketView, utcnow
 from app.core.store import StoreUnavailable
-from app.core.store_claims import ClaimState
-from app.core.sync import SyncReport
 from app.core.workspace import Workspace, reconnect
 from app.ui.tasks import TaskRunner
+
+if TYPE_CHECKING:  # the sync machinery is imported by the first sync, after the first ticket
+    from app.core.store_claims import ClaimState
+    from app.core.sync import SyncReport
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +32,7 @@ DECIDE_ACTIONS = (Action.APPROVE, Action.REJECT, Action.CLARIFY)
 PUSH_DEBOUNCE_MS = 8000
 UNDO_DEPTH = 50
 PRELOAD_CACHE = 16
+FIRST_SYNC_LATEST_MS = 1500
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,7 @@ class ReviewSession(QObject):
         # work even before the write lane has finished recording it (it runs after it, in order).
         self._undo_stack: list[tuple[str, int]] = []
         self._syncing = False
+        self._first_sync_done = False
         self._last_sync: datetime | None = None
         self._last_error: str | None = workspace.store_error
         self._waiting = 0
@@ -287,6 +292,17 @@ class ReviewSession(QObject):
     def start(self) -> None:
         self.sync_timer.start()
         self.runner.submit("read", lambda: self.workspace.replica.last_sync, self._got_last_sync)
+        # The first sync waits for the first ticket (or the news that the queue is empty): its
+        # imports and round trips would otherwise compete with that ticket for the interpreter.
+        # The timer starts it anyway if no ticket is asked for.
+        self.ticket_loaded.connect(self._first_sync)
+        QTimer.singleShot(FIRST_SYNC_LATEST_MS, self, self._first_sync)
+
+    def _first_sync(self, *_loaded: object) -> None:
+        if self._first_sync_done:
+            return
+        self._first_sync_done = True
+        self.ticket_loaded.disconnect(self._first_sync)
         self.sync_now()
 
     def _got_last_sync(self, moment: datetime | None) -> None:
@@ -305,6 +321,8 @@ class ReviewSession(QObject):
 
     def _cycle(self, *, manual: bool) -> tuple[SyncReport, int, int]:
         """Runs on the sync lane."""
+        from app.core.sync import SyncReport
+
         workspace = self.workspace
         if not reconnect(workspace):
             report = SyncReport(error=workspace.store_error)
@@ -330,6 +348,8 @@ class ReviewSession(QObject):
         self.sync_finished.emit(report)
 
     def _sync_crashed(self, error: Exception) -> None:
+        from app.core.sync import SyncReport
+
         self._synced((SyncReport(error=f"sync failed unexpectedly: {error}"), self._waiting, self._rejected))
 
     def state(self) -> SyncState:

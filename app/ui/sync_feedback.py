@@ -3,14 +3,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import QMainWindow, QMessageBox
 
 from app.core.domain import Decision
-from app.core.sync import SyncReport
 from app.ui.filter_bar import FilterBar
 from app.ui.review_session import ReviewSession
 from app.ui.status_panel import SyncStatus, describe
+
+if TYPE_CHECKING:  # the sync machinery loads with the first sync, after the first ticket
+    from app.core.sync import SyncReport
 
 OFFLINE_BATCH = 50
 

@@ -8,13 +8,10 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QWidget
 
-from app.core import audit_store
 from app.core.audit import VerifyResult
 from app.core.domain import Role
-from app.core.governance import trail_for
 from app.core.store import StoreError
 from app.core.workspace import Workspace
-from app.ui.audit_browser import AuditBrowser
 from app.ui.breaker_banner import BreakerWatch
 from app.ui.crash_dialog import CrashHandler
 from app.ui.main_window import MainWindow
@@ -72,11 +69,14 @@ def build_window(
         crash.add_saver(saver)
         window.destroyed.connect(lambda *_: crash.remove_saver(saver))
 
-    browser = AuditBrowser(runner, lambda: trail_for(workspace.store, workspace.replica), record)
-    window.add_tab(browser, window.tr("Audit"))
+    def audit_trail() -> QWidget:
+        from app.core.governance import trail_for
+        from app.ui.audit_browser import AuditBrowser
+
+        return AuditBrowser(runner, lambda: trail_for(workspace.store, workspace.replica), record)
 
     def dashboard() -> QWidget:
-        from app.ui.dashboard import Dashboard  # QtCharts and the metrics: on first show only
+        from app.ui.dashboard import Dashboard
 
         return Dashboard(runner, lambda: workspace.store, str(workspace.role))
 
@@ -87,6 +87,9 @@ def build_window(
         editor.saved.connect(lambda _text: watch.refresh())
         return editor
 
+    # Tabs other than the queue are built when first shown: their modules (the audit filters,
+    # QtCharts, the metrics) are not imported before the first ticket is on screen.
+    window.add_lazy_tab(audit_trail, window.tr("Audit"))
     window.add_lazy_tab(dashboard, window.tr("Dashboard"))
     if workspace.role == Role.ADMIN:  # policy_editor.is_admin, without importing the editor yet
         window.add_lazy_tab(policy, window.tr("Policy"))
@@ -119,6 +122,8 @@ def verify_chain(workspace: Workspace) -> VerifyResult:
     local = workspace.replica.verify_audit()
     if not local.ok or workspace.store is None:
         return local
+    from app.core import audit_store  # the store's side of the chain: after the first ticket
+
     try:
         return audit_store.verify_local_against_store(workspace.replica, workspace.store)
     except StoreError:
