@@ -130,7 +130,7 @@ class Decision:
         return record
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class QueueRow:
     """What the queue list shows for one ticket: small, so a million of them stay cheap."""
 
