@@ -375,3 +375,25 @@ def test_sparse_or_odd_payload_does_not_crash(detail: TicketDetail) -> None:
     assert "carrier_pigeon" in texts["interaction"]
     assert "No due time" in texts["exception"]
     assert "Data age not given" in texts["assessment"]
+
+
+def test_ticket_text_is_selectable_with_the_mouse(detail: TicketDetail, examples: list, qtbot: Any) -> None:
+    """Labels wait as plain labels (cheaper to lay out) and turn selectable when pressed: a drag
+    over the rationale selects its text, and the label takes the focus as a selectable one does."""
+    from PySide6.QtCore import QPoint
+    from PySide6.QtTest import QTest
+
+    detail.show_ticket(make_view(examples[0]), now=NOW)
+    label = detail.assessment_pane.rationale.label
+    assert label.isVisibleTo(detail) and label.text()
+    start, end = QPoint(2, label.height() // 2), QPoint(label.width() - 2, label.height() // 2)
+    QTest.mousePress(label, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, start)
+    assert label.textInteractionFlags() & Qt.TextInteractionFlag.TextSelectableByMouse
+    QTest.mouseMove(label, end)
+    QTest.mouseRelease(label, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, end)
+    assert label.hasSelectedText()
+    assert label.selectedText() in label.text()
+    assert label.hasFocus()
+    # Messages made later (the thread's pool) wait the same way.
+    for message in detail.interaction_pane._message_pool:
+        assert not message.body.label.textInteractionFlags() & Qt.TextInteractionFlag.TextSelectableByMouse

@@ -67,7 +67,8 @@ class DecisionBar(QWidget):
         # and squeeze the queue beside it.
         self.reason_row = QGridLayout()
         self.reason_row.setSpacing(6)
-        self.reason_buttons: list[QPushButton] = []
+        self.reason_buttons: list[QPushButton] = []  # the current action's, in key order
+        self._reason_pool: list[QPushButton] = []
         picker = QWidget()
         picker.setObjectName("reasonPicker")
         picker_layout = QVBoxLayout(picker)
@@ -192,20 +193,31 @@ class DecisionBar(QWidget):
             )
 
     def _fill_reasons(self, reasons: list[ReasonCode]) -> None:
-        for button in self.reason_buttons:
-            self.reason_row.removeWidget(button)
-            button.deleteLater()
-        self.reason_buttons = []
-        for number, reason in enumerate(reasons[:9], start=1):
+        # The buttons are made once and relabelled: deleted and made anew at every key press,
+        # the dead ones left the layout a tick later and the window was laid out again.
+        shown = reasons[:9]
+        while len(self._reason_pool) < len(shown):
+            self._reason_pool.append(self._reason_button(len(self._reason_pool) + 1))
+        for number, button in enumerate(self._reason_pool, start=1):
+            if number > len(shown):
+                button.hide()
+                continue
+            reason = shown[number - 1]
             key = self._reason_keys[number - 1]
-            button = QPushButton(f"{key}  {reason.label}" if key else reason.label)
+            button.setText(f"{key}  {reason.label}" if key else reason.label)
             button.setObjectName(f"reason_{reason.code}")
             button.setAccessibleName(reason.label)
-            button.setCheckable(True)
-            button.clicked.connect(lambda _checked=False, n=number: self.choose(n))
-            button.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
-            self.reason_row.addWidget(button, (number - 1) // REASONS_PER_ROW, (number - 1) % REASONS_PER_ROW)
-            self.reason_buttons.append(button)
+            button.setChecked(False)
+            button.show()
+        self.reason_buttons = self._reason_pool[: len(shown)]
+
+    def _reason_button(self, number: int) -> QPushButton:
+        button = QPushButton()
+        button.setCheckable(True)
+        button.clicked.connect(lambda _checked=False, n=number: self.choose(n))
+        button.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self.reason_row.addWidget(button, (number - 1) // REASONS_PER_ROW, (number - 1) % REASONS_PER_ROW)
+        return button
 
     def _sync_buttons(self) -> None:
         for action, button in self.action_buttons.items():

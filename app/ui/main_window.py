@@ -461,6 +461,9 @@ class MainWindow(QMainWindow):
         self._current = None
         self.table.setFocus()  # keys decide again, wherever the note or search left focus
         row = self.model.remove_ticket(ticket_id)
+        # Lay the rows out now rather than on the view's zero timer: otherwise the window is
+        # painted with the next ticket, then the queue a second time when the timer fires.
+        self.table.executeDelayedItemsLayout()
         if row is None or self.model.rowCount() == 0:
             self.session.open_ticket(None)
             if self.model.canFetchMore():

@@ -48,6 +48,13 @@ _ALIGNMENT = int(Qt.ItemDataRole.TextAlignmentRole)
 _ANSWERED = frozenset({_DISPLAY, _FOREGROUND, _ALIGNMENT, int(TICKET_ID_ROLE)})
 _RIGHT_ALIGNED = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 _ROW_FLAGS = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+_OVERDUE = QColor("#d64541")
+_DUE_SOON = QColor("#d68910")
+_PLACEHOLDER_TEXTS = ("", "…", "", "", "", "")
+# A shown row: its six cell texts and the due cell's colour (None: no due time; _NORMAL: the
+# palette's text colour, read when painted so a theme change shows at once).
+_NORMAL = QColor()
+Shown = tuple[tuple[str, ...], QColor | None]
 
 Index = QModelIndex | QPersistentModelIndex
 PageSource = Callable[[QueueQuery, QueueRow | None, int], list[QueueRow]]
@@ -80,6 +87,9 @@ class QueueModel(QAbstractTableModel):
         self._ids = array("q")
         self._keys = self._key_array()
         self._cache: OrderedDict[int, QueueRow] = OrderedDict()
+        # Cell texts per cached row, made on the first paint of the row: after a decision the view
+        # repaints every visible row, and formatting them again per cell and role is what cost.
+        self._shown: dict[int, Shown] = {}
         self._refilling: set[int] = set()  # first rows of refills under way
         self._page_size = PAGE_SIZE
         self._generation = 0
@@ -121,8 +131,10 @@ class QueueModel(QAbstractTableModel):
         for item in rows:
             self._cache[item.id] = item
             self._cache.move_to_end(item.id)
+            self._shown.pop(item.id, None)  # its data may be newer
         while len(self._cache) > ROW_CACHE:
-            self._cache.popitem(last=False)
+            dropped, _row = self._cache.popitem(last=False)
+            self._shown.pop(dropped, None)
 
     # --- loading -----------------------------------------------------------------------
 
@@ -140,6 +152,7 @@ class QueueModel(QAbstractTableModel):
         self._ids = array("q")
         self._keys = self._key_array()
         self._cache.clear()
+        self._shown.clear()
         self._refilling.clear()
         self._page_size = PAGE_SIZE
         self._generation += 1
@@ -241,6 +254,7 @@ class QueueModel(QAbstractTableModel):
         del self._ids[row]
         del self._keys[row]
         self._cache.pop(ticket_id, None)
+        self._shown.pop(ticket_id, None)
         self._refilling.clear()  # their first rows moved
         self.endRemoveRows()
         self.total = max(0, self.total - 1)
@@ -250,6 +264,7 @@ class QueueModel(QAbstractTableModel):
     def tick(self) -> None:
         """Time passed: due times read differently now."""
         self._now = utcnow()
+        self._shown.clear()
         if self._ids:
             self.dataChanged.emit(self.index(0, 0), self.index(len(self._ids) - 1, 0))
 
@@ -294,24 +309,33 @@ class QueueModel(QAbstractTableModel):
         if (role == _FOREGROUND and column != 0) or (role == _ALIGNMENT and column != 3):
             return None
         row = index.row()
-        if not index.isValid() or not 0 <= row < len(self._ids):
+        if not 0 <= row < len(self._ids) or not index.isValid():
             return None
+        if role == _ALIGNMENT:
+            return _RIGHT_ALIGNED
         ticket_id = self._ids[row]
         if role == TICKET_ID_ROLE:
             return ticket_id
-        item = self._cache.get(ticket_id)
-        if item is None:
-            self._refill(row)
-            item = _PLACEHOLDER
+        shown = self._shown.get(ticket_id) or self._show(ticket_id, row)
         if role == _DISPLAY:
-            return self._display(item, column)
-        if role == _FOREGROUND:
-            return self._due_colour(item.due_at)
-        return _RIGHT_ALIGNED
+            return shown[0][column]
+        colour = shown[1]
+        if colour is _NORMAL:
+            return QApplication.palette().color(QPalette.ColorRole.Text)
+        return colour
+
+    def _show(self, ticket_id: int, row: int) -> Shown:
+        """The row's cell texts and due colour, kept until the row's data or the time changes."""
+        item = self._cache.get(ticket_id)
+        if item is None:  # on its way from the replica
+            self._refill(row)
+            return _PLACEHOLDER_TEXTS, None
+        texts = tuple(self._display(item, column) for column in range(len(COLUMNS)))
+        shown = (texts, self._due_colour(item.due_at))
+        self._shown[ticket_id] = shown
+        return shown
 
     def _display(self, item: QueueRow, column: int) -> str:
-        if item is _PLACEHOLDER:  # on its way from the replica
-            return "…" if column == 1 else ""
         match column:
             case 0:
                 return due_text(item.due_at, self._now)
@@ -330,10 +354,10 @@ class QueueModel(QAbstractTableModel):
         if due is None:
             return None
         if due <= self._now:
-            return QColor("#d64541")
+            return _OVERDUE
         if due - self._now <= SOON:
-            return QColor("#d68910")
-        return QApplication.palette().color(QPalette.ColorRole.Text)
+            return _DUE_SOON
+        return _NORMAL
 
     def flags(self, index: Index) -> Qt.ItemFlag:
         if not index.isValid():

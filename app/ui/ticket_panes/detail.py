@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from PySide6.QtCore import QEvent, Qt, QTimer, Signal
-from PySide6.QtGui import QPalette
+from PySide6.QtGui import QMouseEvent, QPalette
 from PySide6.QtWidgets import QFrame, QSplitter, QStackedWidget, QVBoxLayout, QWidget
 
 from app.core import pii
@@ -28,7 +28,7 @@ from app.ui.ticket_panes.assessment_pane import AssessmentPane
 from app.ui.ticket_panes.exception_pane import ExceptionPane
 from app.ui.ticket_panes.interaction_pane import InteractionPane
 from app.ui.ticket_panes.pii_controls import PiiState
-from app.ui.ticket_panes.plain import bold, muted, plain_label, shown_text
+from app.ui.ticket_panes.plain import bold, defer_selection, muted, plain_label, select_on_press, shown_text
 from app.ui.ticket_panes.subject_header import SubjectHeader
 from app.ui.ticket_panes.timefmt import as_utc
 from app.ui.ticket_panes.tones import is_dark
@@ -92,6 +92,7 @@ class TicketDetail(QWidget):
         self.signals = self.assessment_pane.signals
         self.due = self.exception_pane.due
         self._gap_button = self.interaction_pane.gap_button
+        defer_selection(self)  # labels turn selectable when pressed (see plain.select_on_press)
         self.show_ticket(None)
 
     def _panes(self) -> tuple[InteractionPane, AssessmentPane, ExceptionPane]:
@@ -262,6 +263,10 @@ class TicketDetail(QWidget):
         now = self._now or utcnow()
         for pane in self._panes():
             pane.refresh_times(now)
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        if not select_on_press(self, event):
+            super().mousePressEvent(event)
 
     def changeEvent(self, event: QEvent) -> None:
         # Semantic colours are picked for the current theme; re-pick them when it changes.

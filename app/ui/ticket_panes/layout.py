@@ -6,7 +6,7 @@ from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QPainter, QPaintEvent, QPalette
 from PySide6.QtWidgets import QFormLayout, QFrame, QHBoxLayout, QLabel, QScrollArea, QVBoxLayout, QWidget
 
-from app.ui.ticket_panes.plain import bold, follow_app_font, muted, plain_label
+from app.ui.ticket_panes.plain import bold, defer_selection, follow_app_font, muted, plain_label
 
 
 class Form(QFormLayout):
@@ -108,6 +108,7 @@ def pool_fill(pool: list, layout: QVBoxLayout, factory: type, count: int) -> lis
     """Grow a widget pool to `count` and show exactly that many; extra ones hide, not die."""
     while len(pool) < count:
         widget = factory()
+        defer_selection(widget)  # like the rest of the ticket detail
         layout.addWidget(widget)
         pool.append(widget)
     for i, widget in enumerate(pool):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QSize, Qt
-from PySide6.QtGui import QFont, QFontDatabase, QPalette, QTextOption
+from PySide6.QtGui import QFont, QFontDatabase, QMouseEvent, QPalette, QTextOption
 from PySide6.QtWidgets import (
     QApplication,
     QLabel,
@@ -62,6 +62,48 @@ def plain_label(
         label.setTextInteractionFlags(Qt.TextInteractionFlag.NoTextInteraction)
     label.setText(text)
     return label
+
+
+# --- selectable on the first press ------------------------------------------------------------
+# A selectable QLabel lays its text out in a QTextDocument, twice for each height a layout asks
+# of it, and takes click focus: for the ticket detail's ~40 labels that was a quarter of showing
+# the next ticket. Their text is selected with the mouse only, so they wait as plain labels
+# until a press lands on one (an unselectable label passes the press up to `select_on_press`,
+# which makes it selectable and hands the press back).
+
+_SELECT_ON_PRESS = "signoffSelectOnPress"
+
+
+def defer_selection(root: QWidget) -> None:
+    """Make the selectable labels under `root` (and `root` itself) selectable on first press;
+    the widget that calls `select_on_press` from its mousePressEvent must contain them."""
+    labels = root.findChildren(QLabel)
+    if isinstance(root, QLabel):
+        labels.append(root)
+    for label in labels:
+        if label.textInteractionFlags() & Qt.TextInteractionFlag.TextSelectableByMouse:
+            # NoFocus until pressed too: left at ClickFocus, showing the next ticket still took
+            # ~8 ms more (measured with benchmarks P1; the cause inside Qt was not traced).
+            label.setTextInteractionFlags(Qt.TextInteractionFlag.NoTextInteraction)
+            label.setProperty(_SELECT_ON_PRESS, True)
+
+
+def select_on_press(container: QWidget, event: QMouseEvent) -> bool:
+    """Called with a press that reached `container` unhandled: if it fell on a deferred label,
+    make the label selectable and give it the press (the selection starts where it landed)."""
+    label = container.childAt(event.position().toPoint())
+    if not isinstance(label, QLabel) or not label.property(_SELECT_ON_PRESS):
+        return False
+    label.setProperty(_SELECT_ON_PRESS, False)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)  # and ClickFocus
+    label.setFocus(Qt.FocusReason.MouseFocusReason)  # what the press would have done
+    local = label.mapFrom(container, event.position())
+    replay = QMouseEvent(
+        event.type(), local, event.scenePosition(), event.globalPosition(),
+        event.button(), event.buttons(), event.modifiers(),
+    )
+    QApplication.sendEvent(label, replay)
+    return True
 
 
 def muted(label: QLabel) -> QLabel:
