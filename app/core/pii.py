@@ -29,13 +29,14 @@ demand and held in memory only, so a lost laptop holds no donor's contact detail
 from __future__ import annotations
 
 import copy
+import functools
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from app.core.domain import Role
-from app.core.validation import load_schema
+from app.core.validation import canonical_json, canonical_tree_json, load_schema
 
 MASK = "•••••"
 SEE_KEY = "pii_roles"  # store_info keys of the per-store setting
@@ -114,7 +115,52 @@ def split_shared(ticket: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, A
     if _PII_TREE is None:
         return split(ticket)
     values: dict[str, Any] = {}
-    return _mask_shared(dict(ticket), _PII_TREE, "", values), values
+    return _mask_shared(dict(ticket), _PII_TREE, "", values, _mask), values
+
+
+def split_canonical(ticket: Mapping[str, Any]) -> tuple[str, str, dict[str, Any]]:
+    """(canonical JSON of the masked ticket, canonical JSON of the whole ticket, its personal
+    values) for ingest, which stores the one and hashes the other. Ingest-speed path (issue 7,
+    P6): encoding a ticket is the dearest step of storing it, so it is encoded once, with a
+    numbered placeholder in each personal slot, and both texts are made by substituting the
+    mask or the value's own encoding there (a value encodes the same alone as inside the ticket).
+    Should the placeholders' text occur anywhere else, it encodes both in full instead."""
+    if _PII_TREE is None:
+        masked, values = split(ticket)
+        return canonical_tree_json(masked), canonical_tree_json(ticket), values
+    values = {}
+    text = canonical_tree_json(_mask_shared(dict(ticket), _PII_TREE, "", values, _placeholder))
+    if not values:
+        return text, text, values
+    parts = _PLACEHOLDERS.split(text)  # text, slot number, text, slot number, ..., text
+    between, slots = parts[::2], parts[1::2]
+    if len(slots) != len(values) or set(slots) != _slot_numbers(len(values)):
+        masked, values = split_shared(ticket)
+        return canonical_tree_json(masked), canonical_tree_json(ticket), values
+    encoded = [canonical_tree_json(value) for value in values.values()]
+    whole = [between[0]]
+    for slot, after in zip(slots, between[1:], strict=True):
+        whole += (encoded[int(slot)], after)
+    return _MASK_JSON.join(between), "".join(whole), values
+
+
+@functools.cache
+def _slot_numbers(count: int) -> frozenset[str]:
+    return frozenset(str(i) for i in range(count))
+
+
+def _mask(_values: dict[str, Any]) -> str:
+    return MASK
+
+
+def _placeholder(values: dict[str, Any]) -> str:
+    """The n-th value's placeholder: a string no ticket has in practice (NUL, a number, NUL)."""
+    return f"\x00{len(values)}\x00"
+
+
+# A placeholder as canonical JSON writes it (NUL is always escaped), and the mask as it writes it.
+_PLACEHOLDERS = re.compile(r'"\\u0000(\d+)\\u0000"')
+_MASK_JSON = canonical_json(MASK)
 
 
 def _field_tree(paths: tuple[str, ...]) -> dict[str, Any] | None:
@@ -141,9 +187,13 @@ def _field_tree(paths: tuple[str, ...]) -> dict[str, Any] | None:
 _PII_TREE = _field_tree(PII_FIELDS)
 
 
-def _mask_shared(node: Any, tree: dict[str, Any], path: str, values: dict[str, Any]) -> Any:
-    """`node` with the values `tree` names masked (recorded in `values`): a shallow copy when
-    something under it changed, else `node` itself. Same rules as `_slots` and `split`."""
+Marker = Callable[[dict[str, Any]], str]  # what goes in a personal slot, given the values so far
+
+
+def _mask_shared(node: Any, tree: dict[str, Any], path: str, values: dict[str, Any], mark: Marker) -> Any:
+    """`node` with the values `tree` names replaced by `mark(values)` and recorded in `values`:
+    a shallow copy when something under it changed, else `node` itself. Same rules as `_slots`
+    and `split`."""
     if not isinstance(node, dict):
         return node
     copied = None
@@ -155,22 +205,36 @@ def _mask_shared(node: Any, tree: dict[str, Any], path: str, values: dict[str, A
         if subtree is None:  # the personal value itself (an array leaf names the list itself)
             if child in (None, ""):
                 continue
+            new = mark(values)
             values[here] = child
-            new = MASK
         elif is_array:
             if not isinstance(child, list):
                 continue
-            new = [_mask_shared(item, subtree, f"{here}[{i}]", values) for i, item in enumerate(child)]
-            if all(a is b for a, b in zip(new, child, strict=True)):
+            new = _mask_items(child, subtree, here, values, mark)
+            if new is child:
                 continue
         else:
-            new = _mask_shared(child, subtree, here, values)
+            new = _mask_shared(child, subtree, here, values, mark)
             if new is child:
                 continue
         if copied is None:
             copied = dict(node)
         copied[name] = new
     return node if copied is None else copied
+
+
+def _mask_items(
+    items: list[Any], tree: dict[str, Any], path: str, values: dict[str, Any], mark: Marker
+) -> list[Any]:
+    """`_mask_shared` of each item: a new list if any changed, else `items` itself."""
+    new = items
+    for i, item in enumerate(items):
+        masked = _mask_shared(item, tree, f"{path}[{i}]", values, mark)
+        if masked is not item:
+            if new is items:
+                new = list(items)
+            new[i] = masked
+    return new
 
 
 def restore(payload: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:

@@ -38,7 +38,7 @@ from app.core.store_errors import (
     redact_url,
     translate_errors,
 )
-from app.core.store_ingest import IngestOutcome, db_text, ingest_chunk, ticket_columns
+from app.core.store_ingest import IngestOutcome, db_text, ingest_prepared, prepare, ticket_columns
 from app.core.store_models import StoreDecision, StoreInfo, StoreReasonCode, StoreTicket, Workflow
 from app.core.store_push import PushOutcome, push_decisions
 
@@ -210,9 +210,10 @@ class Store:
                 policy_store.router(policy_store.active_policies(conn)),
                 workflow_settings.shadow_workflows(conn),
             )
-        for chunk in batched(tickets, batch_size):
+        prepared = (prepare(line, ticket, router) for line, ticket in tickets)
+        for chunk in batched(prepared, batch_size):
             with self._transaction() as conn:
-                ingest_chunk(conn, chunk, outcome, router)
+                ingest_prepared(conn, chunk, outcome)
         return outcome
 
     def pull_tickets(self, after_seq: int, limit: int = 5000) -> list[dict[str, Any]]:
