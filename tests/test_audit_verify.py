@@ -157,6 +157,8 @@ def test_the_worker_scans_its_half(replica: Replica) -> None:
         ("UPDATE audit_log SET ticket_id = 'seven' WHERE seq = ?", True),
         ("UPDATE audit_log SET actor = 'a\"b\\c' || char(1, 10, 0) || 'é😀' WHERE seq = ?", True),
         ("UPDATE audit_log SET actor = CAST('bytes' AS BLOB) WHERE seq = ?", True),
+        ("UPDATE audit_log SET payload = CAST(payload AS BLOB) WHERE seq = ?", False),
+        ("UPDATE audit_log SET prev_hash = CAST(prev_hash AS BLOB) WHERE seq = ?", False),
     ],
 )
 def test_every_tampering_gets_the_plain_verdict(
@@ -211,6 +213,20 @@ def test_purged_payloads_are_checked_against_the_recorded_cutoff(
     result = fast_verdict(replica)
     assert result == plain_verdict(replica, monkeypatch)
     assert result.first_bad_seq == 35
+
+
+def test_a_replica_without_a_recorded_client_id_gets_the_plain_verdict(
+    replica: Replica, monkeypatch: pytest.MonkeyPatch, processes: str
+) -> None:
+    """The scan is told the client id (rows of another get verdict 0): without one, the first entry
+    goes through the full check, which takes its client id as the chain's."""
+    tamper(replica, ("DELETE FROM replica_info WHERE key = 'client_id'", ()))
+    result = fast_verdict(replica)
+    assert result.ok and result.entries == ENTRIES, result.describe()
+    assert result == plain_verdict(replica, monkeypatch)
+    tamper(replica, ("UPDATE audit_log SET client_id = 'other' WHERE seq = 7", ()))
+    rehashed(replica, 7)
+    assert fast_verdict(replica) == plain_verdict(replica, monkeypatch)
 
 
 def test_a_worker_that_cannot_start_or_answers_nonsense_changes_nothing(

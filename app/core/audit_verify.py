@@ -10,8 +10,9 @@ Why the SQL may build the header: SQLite's `json_object` writes exactly what the
 encoder writes (no spaces, keys in the order given, the same string escapes: `\\"`, `\\\\`,
 `\\b \\f \\n \\r \\t`, `\\u00xx` in lower-case hex for other control characters, everything
 else as is) for text, integers and NULL. `audit.py` only asks for it when the columns can hold
-nothing else (TEXT affinity; a REAL ticket id yields no header), and a BLOB makes the query fail,
-so an accepted entry's header is the canonical one.
+nothing else (TEXT affinity; a REAL ticket id gets verdict 0), and a BLOB makes the query fail,
+so an accepted entry's header is the canonical one. The header and the payload arrive as bytes
+(SQLite's own UTF-8): hashing them skips a decode and an encode per entry.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from collections.abc import Sequence
 from typing import Any
 
 # Small batches: a batch's rows stay in the CPU caches while they are hashed (~15 % less time
-# than 20,000-row batches).
-_FETCH = 1_000
+# than 20,000-row batches, ~3 % less than 1,000-row ones).
+_FETCH = 100
 
 
 def scan(
@@ -37,36 +38,35 @@ def scan(
     client_id: str | None,
     tag: str,
 ) -> tuple[int, Any, str | None, tuple[int, str] | None, bool]:
-    """Accept rows `(client_id, seq, prev_hash, hash, payload, payload_sha256, header,
-    purged_ok)` of `sql` while each extends the chain (size, head): next seq, same client, linked
-    to the head, its hash and its payload digest recomputed alike, or its payload dropped where a
-    recorded purge allows it (`purged_ok` = 1). `head` None: take the first row's link on trust
-    (a range starting mid-log; the caller checks that link). Returns the new (size, head,
-    client_id), the first row's (seq, prev_hash) (None: no rows), and whether every row was
-    accepted."""
+    """Accept rows `(seq, prev_hash, hash, payload, payload_sha256, header, verdict)` of `sql`
+    while each extends the chain (size, head): next seq, linked to the head, its hash and its
+    payload digest recomputed alike. `header` is the canonical header and a NUL as bytes;
+    `verdict` is SQLite's word on the rest: 1 the row is `client_id`'s and its payload is text,
+    2 it is `client_id`'s and its payload was dropped where a recorded purge allows it, 0 anything
+    else (another client, a REAL ticket id, a missing or non-text payload). `head` None: take the
+    first row's link on trust (a range starting mid-log; the caller checks that link). Returns the
+    new (size, head, client_id), the first row's (seq, prev_hash) (None: no rows), and whether
+    every row was accepted."""
     sha256 = hashlib.sha256
+    # The client is the query's (verdict 0 otherwise), so the hashed text starts alike each time.
+    prefix = f"{tag}\x00{client_id}\x00"
     first: tuple[int, str] | None = None
     cursor.execute(sql, params)
     while rows := cursor.fetchmany(_FETCH):
         if first is None:
-            first = (rows[0][1], rows[0][2])
+            first = (rows[0][0], rows[0][1])
             if head is None:
                 head = first[1]
-        for cid, seq, prev, digest, payload, payload_digest, header, purged_ok in rows:
+        for seq, prev, digest, payload, payload_digest, header, verdict in rows:
             if (
-                header is None
+                not verdict
                 or seq != size + 1
                 or prev != head
-                or (client_id is not None and cid != client_id)
-                or sha256(f"{tag}\x00{cid}\x00{seq}\x00{prev}\x00{header}\x00".encode()).hexdigest() != digest
-                or (
-                    purged_ok != 1
-                    if payload is None
-                    else sha256(payload.encode()).hexdigest() != payload_digest
-                )
+                or sha256(f"{prefix}{seq}\x00{prev}\x00".encode() + header).hexdigest() != digest
+                or (verdict == 1 and sha256(payload).hexdigest() != payload_digest)
             ):
                 return size, head, client_id, first, False
-            size, head, client_id = seq, digest, cid
+            size, head = seq, digest
     return size, head, client_id, first, True
 
 
@@ -75,7 +75,7 @@ def _main() -> None:
     job = json.loads(sys.argv[1])
     conn = sqlite3.connect(job["uri"], uri=True)
     try:
-        conn.execute("PRAGMA mmap_size = 2147483648")  # pages read in place, not copied (~4 %)
+        # No mmap_size: the page faults of a mapped file cost more than reading pages (~4 %).
         size, head, client_id, first, _ = scan(
             conn.cursor(), job["sql"], job["params"], job["size"], None, job["client_id"], job["tag"]
         )
