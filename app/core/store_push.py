@@ -1,10 +1,11 @@
 """Decisions into the store: idempotent by decision_id, conflicts kept, escalations routed.
 
-One push is a page of up to a few hundred decisions. Its rules are applied decision by decision,
+One push is a page of up to a few thousand decisions. Its rules are applied decision by decision,
 in order, but against an in-memory picture of the page's tickets and their decisions (loaded with
 one query) rather than with several round trips per decision; the writes go out at the end as a
-few executemany statements. Each decision sees what the decisions before it in the page did,
-exactly as if they had been written one by one, and takes the same change numbers.
+few statements over all the page's rows (store_bulk: executemany on SQLite, set-based on
+Postgres). Each decision sees what the decisions before it in the page did, exactly as if they
+had been written one by one, and takes the same change numbers.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, insert, or_, select, tuple_, update
+from sqlalchemy import Connection, delete, or_, select, tuple_, update
 
 from app.core import policy
 from app.core.domain import STATUS_AFTER, Decision, DecisionStatus, Queue, Role, TicketStatus, utcnow
 from app.core.metrics import second_review, workflow_settings
 from app.core.rows import decision_values
+from app.core.store_bulk import among, insert_rows, is_postgres, pairs, update_rows
 from app.core.store_changes import COUNTERS, lock_changes, take_change_seqs
 from app.core.store_models import Claim, SecondReview, StoreDecision, StoreReasonCode, StoreTicket
 
@@ -47,7 +49,9 @@ def push_decisions(conn: Connection, decisions: Sequence[Decision]) -> PushOutco
     lock_changes(conn)
     ids = [d.decision_id for d in decisions]
     already = set(
-        conn.execute(select(DECISIONS.c.decision_id).where(DECISIONS.c.decision_id.in_(ids))).scalars()
+        conn.execute(
+            select(DECISIONS.c.decision_id).where(among(conn, DECISIONS.c.decision_id, ids))
+        ).scalars()
     )
     # The same decision twice in one call is one decision (applied once, never a conflict with
     # itself), as it would be in two calls.
@@ -56,18 +60,7 @@ def push_decisions(conn: Connection, decisions: Sequence[Decision]) -> PushOutco
     outcome.accepted.extend(d.decision_id for d in decisions if d.decision_id in already)
     if not fresh:
         return outcome
-    tickets = {
-        (r.source, r.external_id): r
-        for r in conn.execute(
-            select(
-                TICKETS.c.id, TICKETS.c.source, TICKETS.c.external_id, TICKETS.c.revision, TICKETS.c.status
-            ).where(
-                tuple_(TICKETS.c.source, TICKETS.c.external_id).in_(
-                    list({(d.source, d.external_id) for d in fresh})
-                )
-            )
-        )
-    }
+    tickets = _tickets(conn, {(d.source, d.external_id) for d in fresh})
     active = {
         (r.workflow, r.action, r.code): r.escalates
         for r in conn.execute(select(REASONS).where(REASONS.c.active.is_(True)))
@@ -105,9 +98,26 @@ def stored(conn: Connection, decision_ids: Sequence[str]) -> set[str]:
     """Which of these decisions the store has."""
     return set(
         conn.execute(
-            select(DECISIONS.c.decision_id).where(DECISIONS.c.decision_id.in_(list(decision_ids)))
+            select(DECISIONS.c.decision_id).where(among(conn, DECISIONS.c.decision_id, decision_ids))
         ).scalars()
     )
+
+
+def _tickets(conn: Connection, keys: set[tuple[str, str]]) -> dict[tuple[str, str], Any]:
+    """The page's tickets by (source, external_id)."""
+    columns = (TICKETS.c.id, TICKETS.c.source, TICKETS.c.external_id, TICKETS.c.revision, TICKETS.c.status)
+    if is_postgres(conn):
+        # The keys as two arrays joined on the unique index: one index probe per key, where a
+        # row-value IN list takes two parameters per ticket (rendered and parsed every page).
+        wanted = pairs(keys, TICKETS.c.source, TICKETS.c.external_id)
+        query = select(*columns).join_from(
+            TICKETS,
+            wanted,
+            (TICKETS.c.source == wanted.c.source) & (TICKETS.c.external_id == wanted.c.external_id),
+        )
+    else:
+        query = select(*columns).where(tuple_(TICKETS.c.source, TICKETS.c.external_id).in_(list(keys)))
+    return {(r.source, r.external_id): r for r in conn.execute(query)}
 
 
 @dataclass
@@ -136,9 +146,9 @@ class _Page:
         self.ticket_values: dict[int, dict[str, Any]] = {}
         targets = [s for s in supersedes if s]
         if ticket_ids:
-            where = DECISIONS.c.ticket_id.in_(list(ticket_ids))
+            where = among(conn, DECISIONS.c.ticket_id, ticket_ids)
             if targets:
-                where = or_(where, DECISIONS.c.decision_id.in_(targets))
+                where = or_(where, among(conn, DECISIONS.c.decision_id, targets))
             for row in conn.execute(
                 select(
                     DECISIONS.c.decision_id,
@@ -164,7 +174,7 @@ class _Page:
         if ticket_ids:
             self.reviewed = set(
                 conn.execute(
-                    select(REVIEWS.c.ticket_id).where(REVIEWS.c.ticket_id.in_(list(ticket_ids)))
+                    select(REVIEWS.c.ticket_id).where(among(conn, REVIEWS.c.ticket_id, ticket_ids))
                 ).scalars()
             )
 
@@ -224,35 +234,25 @@ class _Page:
             )
         new = [known.values for known in self.known.values() if known.values is not None]
         if new:
-            conn.execute(insert(DECISIONS), new)
+            insert_rows(conn, DECISIONS, new)
         marked = [
-            {"b_id": decision_id, "b_status": known.status, "b_seq": known.change_seq}
+            {"decision_id": decision_id, "status": known.status, "change_seq": known.change_seq}
             for decision_id, known in self.known.items()
             if known.changed
         ]
         if marked:
-            conn.execute(
-                update(DECISIONS)
-                .where(DECISIONS.c.decision_id == bindparam("b_id"))
-                .values(status=bindparam("b_status"), change_seq=bindparam("b_seq")),
-                marked,
-            )
+            update_rows(conn, DECISIONS, "decision_id", marked)
         by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for ticket_id, values in self.ticket_values.items():
             columns = tuple(sorted(values))
             by_columns.setdefault(columns, []).append(
-                {"b_id": ticket_id, **{f"b_{name}": values[name] for name in columns}}
+                {"id": ticket_id, **{name: values[name] for name in columns}}
             )
-        for columns, rows in by_columns.items():
-            conn.execute(
-                update(TICKETS)
-                .where(TICKETS.c.id == bindparam("b_id"))
-                .values({name: bindparam(f"b_{name}") for name in columns}),
-                rows,
-            )
+        for rows in by_columns.values():
+            update_rows(conn, TICKETS, "id", rows)
         if self.ticket_values:
             # Decided: the lease has done its job (for whoever held it).
-            conn.execute(delete(CLAIMS).where(CLAIMS.c.ticket_id.in_(list(self.ticket_values))))
+            conn.execute(delete(CLAIMS).where(among(conn, CLAIMS.c.ticket_id, self.ticket_values)))
 
 
 def _apply_decision(
