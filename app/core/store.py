@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, func, insert, select
 
-from app.core import policy_store, store_claims
+from app.core import policy_store, store_claims, store_fetch
 from app.core.db import is_sqlite, sqlite_path, store_engine
 from app.core.domain import (
     Decision,
@@ -219,7 +219,8 @@ class Store:
     def pull_tickets(self, after_seq: int, limit: int = 5000) -> list[dict[str, Any]]:
         """Tickets changed after a cursor, in change order. Safe against out-of-order commits
         because change_seq is handed out under a lock held to commit (see Counter)."""
-        return self._changed_since(TICKETS, after_seq, limit)
+        with self._connect() as conn:
+            return store_fetch.ticket_dicts(conn, after_seq, limit)
 
     def ticket_count(self) -> int:
         with self._connect() as conn:

@@ -14,7 +14,16 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from app.core import audit, audit_store, circuit_breaker, replica_pull, retention, roles, store_witness
+from app.core import (
+    audit,
+    audit_store,
+    circuit_breaker,
+    replica_fill,
+    replica_pull,
+    retention,
+    roles,
+    store_witness,
+)
 from app.core.domain import Decision, Role, to_rfc3339, utcnow
 from app.core.replica import Replica
 from app.core.store import PushOutcome, Store, StoreError, StoreRefused
@@ -70,7 +79,7 @@ class Syncer:
         *,
         actor: str,
         role: Role,
-        push_batch: int = 500,
+        push_batch: int = 2000,
         pull_page: int = 5000,
     ) -> None:
         self.replica = replica
@@ -138,17 +147,27 @@ class Syncer:
         except StoreRefused:
             if len(batch) == 1:
                 raise
-        # Something in the batch is unacceptable to the store for good. Find it one by one, so
-        # it is set aside with the store's reason and the rest still goes through.
+        # Something in the batch is unacceptable to the store for good. Find it, so it is set
+        # aside with the store's reason and the rest still goes through.
+        return self._push_halves(batch)
+
+    def _push_halves(self, batch: Sequence[Decision]) -> PushOutcome:
+        """A refused batch, in order, by halves: a refused half is split again, down to single
+        decisions (a few pushes for a few bad decisions in a page of thousands, where pushing
+        one by one would take a transaction each)."""
         outcome = PushOutcome()
-        for decision in batch:
+        middle = len(batch) // 2
+        for half in (batch[:middle], batch[middle:]):
             try:
-                single = self.store.push_decisions([decision])
+                part = self.store.push_decisions(half)
             except StoreRefused as error:
-                outcome.refused[decision.decision_id] = str(error)
-                continue
-            outcome.accepted.extend(single.accepted)
-            outcome.refused.update(single.refused)
+                if len(half) > 1:
+                    part = self._push_halves(half)
+                else:
+                    outcome.refused[half[0].decision_id] = str(error)
+                    continue
+            outcome.accepted.extend(part.accepted)
+            outcome.refused.update(part.refused)
         return outcome
 
     # --- pull ------------------------------------------------------------------------------
@@ -194,9 +213,20 @@ class Syncer:
     def _pull_tickets(self, progress: Progress | None) -> int:
         replica, cursor, staged = self.replica, self.replica.pull_cursor, 0
         start = cursor
-        latest: dict[int, store_witness.TicketMark] = {}  # the next sync's restore witnesses
         with replica.engine.begin() as conn:
-            replica_pull.begin(conn)
+            fresh = replica_pull.is_empty(conn)
+            if fresh:
+                # A first pull or a rebuild goes straight into `tickets` in this one transaction:
+                # a crash rolls back to the empty replica, so nothing to stage (issue 7, P4).
+                applied = replica_fill.fill(
+                    conn, self.store, start, self.pull_page, wide=self._pulled_wide, progress=progress
+                )
+            else:
+                replica_pull.begin(conn)
+        if fresh:
+            self._forget_withdrawn(start)
+            return applied
+        latest: dict[int, store_witness.TicketMark] = {}  # the next sync's restore witnesses
         while rows := self.store.pull_tickets(cursor, self.pull_page):
             with replica.engine.begin() as conn:
                 replica_pull.stage(conn, rows)
