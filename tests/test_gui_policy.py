@@ -294,7 +294,7 @@ def test_the_queue_counts_down_to_the_due_time_and_colours_it(
     qtbot: Any, runner: TaskRunner, admin: Workspace
 ) -> None:
     replica = admin.replica
-    model = QueueModel(runner, replica.queue_page, replica.queue_count)
+    model = QueueModel(runner, replica.queue_page, replica.queue_count, replica.queue_rows)
     with qtbot.waitSignal(model.page_loaded):
         model.set_query(QueueQuery(sort="due"))
     assert model.rowCount() == 3

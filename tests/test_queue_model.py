@@ -1,5 +1,6 @@
-"""The queue model at length: ids and sort keys for every loaded row, full rows only in a bounded
-cache, rows fetched again by keyset when scrolled back to, decided rows removed in place."""
+"""The queue model at length: an id for every loaded row, full rows only in a bounded cache, rows
+fetched again by id when scrolled back to, decided rows removed in place, pages continued by keyset
+after the last row received."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 from PySide6.QtCore import QModelIndex
 
-from app.core.domain import QueueQuery
+from app.core.domain import Action, QueueQuery, Role
 from app.core.replica import Replica, replica_path
 from app.ui import queue_model
 from app.ui.queue_model import TICKET_ID_ROLE, QueueModel
@@ -52,7 +53,7 @@ def expected_order(replica: Replica, query: QueueQuery) -> list[int]:
 def test_every_row_arrives_once_in_sort_order_with_growing_pages(
     qtbot: Any, runner: TaskRunner, replica: Replica, sort: str
 ) -> None:
-    model = QueueModel(runner, replica.queue_page, replica.queue_count)
+    model = QueueModel(runner, replica.queue_page, replica.queue_count, replica.queue_rows)
     with qtbot.waitSignal(model.page_loaded):
         model.set_query(QueueQuery(sort=sort))
     assert model.rowCount() == queue_model.PAGE_SIZE  # the first screen comes as one small page
@@ -65,12 +66,12 @@ def test_full_rows_are_held_in_a_bounded_cache_and_fetched_again_when_shown(
     qtbot: Any, runner: TaskRunner, replica: Replica, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(queue_model, "ROW_CACHE", 300)
-    model = QueueModel(runner, replica.queue_page, replica.queue_count)
+    model = QueueModel(runner, replica.queue_page, replica.queue_count, replica.queue_rows)
     with qtbot.waitSignal(model.page_loaded):
         model.set_query(QueueQuery(sort="confidence"))
     load_all(qtbot, model)
     assert model.rowCount() == replica.queue_count(QueueQuery()) > 1000
-    assert model.cached_rows() <= 300  # the rest are ids and sort keys only
+    assert model.cached_rows() <= 300  # the rest are ids only
     row = 250  # long dropped from the cache by the pages after it
     index = model.index(row, 1)
     assert model.data(index, TICKET_ID_ROLE) == model.ticket_id(row)
@@ -84,11 +85,11 @@ def test_full_rows_are_held_in_a_bounded_cache_and_fetched_again_when_shown(
     assert model.cached_rows() <= 300
 
 
-def test_a_removed_row_keeps_the_keys_of_the_rest_in_step(
+def test_rows_after_a_removed_one_are_fetched_again_by_their_own_ids(
     qtbot: Any, runner: TaskRunner, replica: Replica, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(queue_model, "ROW_CACHE", 300)
-    model = QueueModel(runner, replica.queue_page, replica.queue_count)
+    model = QueueModel(runner, replica.queue_page, replica.queue_count, replica.queue_rows)
     with qtbot.waitSignal(model.page_loaded):
         model.set_query(QueueQuery(sort="due"))
     visible = replica.queue_count(QueueQuery())  # a reviewer's queue: escalations are not in it
@@ -99,7 +100,7 @@ def test_a_removed_row_keeps_the_keys_of_the_rest_in_step(
     assert model.remove_ticket(gone) == 150
     assert model.row_of(gone) is None and model.rowCount() == visible - 1
     assert model.total == visible - 1
-    # Refetching row 399 reads the keyset of row 199, which now holds what was row 200.
+    # Row 399 now holds what was row 400, and its refill asks for the ids now at 200..399.
     with qtbot.waitSignal(model.dataChanged):
         model.data(model.index(399, 0))
     assert model.data(model.index(399, 0), TICKET_ID_ROLE) == order[400]
@@ -110,7 +111,7 @@ def test_a_removed_row_keeps_the_keys_of_the_rest_in_step(
 def test_a_new_filter_drops_a_late_page_of_the_old_one(
     qtbot: Any, runner: TaskRunner, replica: Replica
 ) -> None:
-    model = QueueModel(runner, replica.queue_page, replica.queue_count)
+    model = QueueModel(runner, replica.queue_page, replica.queue_count, replica.queue_rows)
     model.set_query(QueueQuery(sort="due"))
     workflow = generate.WORKFLOWS[0]
     everything = replica.queue_count(QueueQuery())
@@ -121,3 +122,42 @@ def test_a_new_filter_drops_a_late_page_of_the_old_one(
     assert shown == {workflow}
     assert model.rowCount() <= model.total
     assert not model.index(0, 0).parent().isValid() and model.rowCount(QModelIndex()) > 0
+
+
+def test_the_next_page_follows_the_last_row_received_even_once_it_is_removed(
+    qtbot: Any, runner: TaskRunner, replica: Replica
+) -> None:
+    model = QueueModel(runner, replica.queue_page, replica.queue_count, replica.queue_rows)
+    with qtbot.waitSignal(model.page_loaded):
+        model.set_query(QueueQuery(sort="confidence"))
+    first_page = model.loaded_ids()
+    last = first_page[-1]
+    assert model.remove_ticket(last) == len(first_page) - 1  # decided: gone from the list
+    load_all(qtbot, model)
+    expected = expected_order(replica, QueueQuery(sort="confidence"))
+    expected.remove(last)
+    assert model.loaded_ids() == expected  # no gap, no repeat where the removed row was
+
+
+def test_a_row_that_left_the_view_shows_as_gone_and_is_not_asked_for_again(
+    qtbot: Any, runner: TaskRunner, replica: Replica, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(queue_model, "ROW_CACHE", 300)
+    asked: list[int] = []
+
+    def rows(query: QueueQuery, ids: Any) -> Any:
+        asked.append(len(ids))
+        return replica.queue_rows(query, ids)
+
+    model = QueueModel(runner, replica.queue_page, replica.queue_count, rows)
+    with qtbot.waitSignal(model.page_loaded):
+        model.set_query(QueueQuery(sort="due"))
+    load_all(qtbot, model)
+    row = 250  # long dropped from the cache
+    gone = model.ticket_id(row)
+    replica.record_decision(gone, Action.APPROVE, "ai_correct", reviewer="ana", role=Role.REVIEWER)
+    with qtbot.waitSignal(model.dataChanged):
+        model.data(model.index(row, 1))
+    assert model.data(model.index(row, 1)) == "(no longer in this view)"
+    assert model.data(model.index(row + 1, 1)) not in ("…", "(no longer in this view)")
+    assert asked == [queue_model.REFILL_SIZE]  # painting it again asks nothing more

@@ -214,6 +214,17 @@ class Replica:
         if after is not None:
             key = {"due": after.due_at, "confidence": after.confidence, "age": after.created_at}[query.sort]
             clauses.append(tuple_(sort, TICKETS.c.id) > tuple_(literal(key, sort.type), literal(after.id)))
+        return self._queue_rows(clauses, order=(sort, TICKETS.c.id), limit=limit)
+
+    def queue_rows(self, query: QueueQuery, ticket_ids: Sequence[int]) -> list[QueueRow]:
+        """The queue rows of these tickets that the query still shows (a page scrolled back into
+        view after its rows were dropped from the list's cache), in no particular order."""
+        clauses = [*self._queue_filter(query), TICKETS.c.id.in_(list(ticket_ids))]
+        return self._queue_rows(clauses)
+
+    def _queue_rows(
+        self, clauses: list[Any], *, order: tuple[Any, ...] = (), limit: int | None = None
+    ) -> list[QueueRow]:
         # Who else is reviewing: claims are few, so an outer join on the claim's key is cheap.
         claimed = CLAIMS.c.holder.label("claimed_by")
         live_claim = (
@@ -225,7 +236,7 @@ class Replica:
             select(*_QUEUE_COLUMNS, claimed)
             .select_from(TICKETS.outerjoin(CLAIMS, live_claim))
             .where(and_(*clauses))
-            .order_by(sort, TICKETS.c.id)
+            .order_by(*order)
             .limit(limit)
         )
         with self._read() as conn:

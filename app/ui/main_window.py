@@ -94,7 +94,9 @@ class MainWindow(QMainWindow):
         self.update_title()
 
         self.filters = FilterBar()
-        self.model = QueueModel(session.runner, session.queue_page, session.queue_count, self)
+        self.model = QueueModel(
+            session.runner, session.queue_page, session.queue_count, session.queue_rows, self
+        )
         self.table = self._make_table()
         self.count_label = QLabel()
         self.count_label.setObjectName("queueCount")

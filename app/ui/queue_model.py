@@ -5,17 +5,18 @@ a million tickets costs what its visible pages cost. Responses carry a generatio
 page that belongs to an older filter is dropped.
 
 Memory stays bounded at any queue length: for every loaded row the model keeps only the ticket id
-and its sort key (16 bytes, in arrays), and full rows in a small cache around what was last shown.
-A row scrolled back into view after its cache entry was dropped is fetched again by keyset from
-the sort key of the row before its page. Pages grow from `PAGE_SIZE` (the first rows come fast) to
-`MAX_PAGE_SIZE` while the view keeps asking (each insert costs the view time in the row count).
+(8 bytes, in an array), and full rows in a small cache around what was last shown. A row scrolled
+back into view after its cache entry was dropped is fetched again by id, with the ids around it.
+The next page continues after the last row received, kept whole for its sort key. Pages grow
+from `PAGE_SIZE` (the first rows come fast) to `MAX_PAGE_SIZE` while the view keeps asking (each
+insert costs the view time in the row count).
 """
 
 from __future__ import annotations
 
 from array import array
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,15 +30,15 @@ from app.ui.formatting import due_text, percent
 from app.ui.tasks import TaskRunner
 
 PAGE_SIZE = 200
-MAX_PAGE_SIZE = 5000
+MAX_PAGE_SIZE = 2000  # bigger pages leave more row objects behind for little gain
 REFILL_SIZE = 200  # rows fetched again around a row whose cached copy was dropped
-ROW_CACHE = 4000  # full rows kept (a few screens either side of the last ones shown)
+ROW_CACHE = 2500  # full rows kept (a page, and screens either side of the last ones shown)
 COLUMNS = ("Due", "Exception", "Workflow", "Conf.", "Risk", "Queue")
 TICKET_ID_ROLE = Qt.ItemDataRole.UserRole + 1
 SOON = timedelta(hours=1)
-_NO_TIME = -(2**63)  # a missing due time in the key array
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _PLACEHOLDER = QueueRow(0, "", "…", "", 0.0, "", "", None, _EPOCH, None)
+_GONE = QueueRow(0, "", "(no longer in this view)", "", 0.0, "", "", None, _EPOCH, None)
 
 # The view asks data() for about seven roles per cell on every repaint (~1,300 calls for one
 # screen of rows, after each decision); the roles are plain ints here so the ones this model
@@ -59,17 +60,7 @@ Shown = tuple[tuple[str, ...], QColor | None]
 Index = QModelIndex | QPersistentModelIndex
 PageSource = Callable[[QueueQuery, QueueRow | None, int], list[QueueRow]]
 CountSource = Callable[[QueueQuery], int]
-
-
-def _micros(moment: datetime | None) -> int:
-    if moment is None:
-        return _NO_TIME
-    delta = moment - _EPOCH if moment.tzinfo else moment.replace(tzinfo=UTC) - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
-def _moment(micros: int) -> datetime | None:
-    return None if micros == _NO_TIME else _EPOCH + timedelta(microseconds=micros)
+RowsSource = Callable[[QueueQuery, Sequence[int]], list[QueueRow]]  # those of the ids still in view
 
 
 class QueueModel(QAbstractTableModel):
@@ -77,15 +68,22 @@ class QueueModel(QAbstractTableModel):
     page_loaded = Signal()
 
     def __init__(
-        self, runner: TaskRunner, page: PageSource, count: CountSource, parent: QObject | None = None
+        self,
+        runner: TaskRunner,
+        page: PageSource,
+        count: CountSource,
+        rows: RowsSource,
+        parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
         self._runner = runner
         self._page = page
         self._count = count
+        self._rows = rows
         self._query = QueueQuery()
         self._ids = array("q")
-        self._keys = self._key_array()
+        # The last row received, the next page's keyset anchor: still right after it is removed.
+        self._tail: QueueRow | None = None
         self._cache: OrderedDict[int, QueueRow] = OrderedDict()
         # Cell texts per cached row, made on the first paint of the row: after a decision the view
         # repaints every visible row, and formatting them again per cell and role is what cost.
@@ -98,34 +96,6 @@ class QueueModel(QAbstractTableModel):
         self._exhausted = True
         self._now = utcnow()
         self.total = 0
-
-    # --- keys: what keyset paging needs of every loaded row ----------------------------------
-
-    def _key_array(self) -> array:
-        return array("d") if self._query.sort == "confidence" else array("q")
-
-    def _key_of(self, row: QueueRow) -> float | int:
-        match self._query.sort:
-            case "confidence":
-                return float(row.confidence)
-            case "age":
-                return _micros(row.created_at)
-            case _:
-                return _micros(row.due_at)
-
-    def _after(self, position: int) -> QueueRow | None:
-        """A stand-in for the row at `position` carrying what the page query reads of it: its
-        id and sort key (None before the first row)."""
-        if position < 0:
-            return None
-        key, ticket_id = self._keys[position], self._ids[position]
-        match self._query.sort:
-            case "confidence":
-                return replace(_PLACEHOLDER, id=ticket_id, confidence=key)
-            case "age":
-                return replace(_PLACEHOLDER, id=ticket_id, created_at=_moment(int(key)) or _EPOCH)
-            case _:
-                return replace(_PLACEHOLDER, id=ticket_id, due_at=_moment(int(key)))
 
     def _remember(self, rows: list[QueueRow]) -> None:
         for item in rows:
@@ -150,7 +120,7 @@ class QueueModel(QAbstractTableModel):
         """Start again from the first page (new filter, or the replica changed under us)."""
         self.beginResetModel()
         self._ids = array("q")
-        self._keys = self._key_array()
+        self._tail = None
         self._cache.clear()
         self._shown.clear()
         self._refilling.clear()
@@ -180,8 +150,7 @@ class QueueModel(QAbstractTableModel):
 
     def _request_page(self) -> None:
         self._fetching = True
-        generation, query, size = self._generation, self._query, self._page_size
-        after = self._after(len(self._ids) - 1)
+        generation, query, size, after = self._generation, self._query, self._page_size, self._tail
         self._runner.submit(
             "read",
             lambda: self._page(query, after, size),
@@ -200,7 +169,7 @@ class QueueModel(QAbstractTableModel):
             first = len(self._ids)
             self.beginInsertRows(QModelIndex(), first, first + len(rows) - 1)
             self._ids.extend(item.id for item in rows)
-            self._keys.extend(self._key_of(item) for item in rows)
+            self._tail = rows[-1]
             self._remember(rows)
             self.endInsertRows()
         self.page_loaded.emit()
@@ -217,19 +186,23 @@ class QueueModel(QAbstractTableModel):
         if start in self._refilling:
             return
         self._refilling.add(start)
-        generation, query, after = self._generation, self._query, self._after(start - 1)
+        generation, query = self._generation, self._query
+        wanted = self._ids[start : start + REFILL_SIZE].tolist()
         self._runner.submit(
             "read",
-            lambda: self._page(query, after, REFILL_SIZE),
-            lambda rows: self._got_refill(generation, start, rows),
+            lambda: self._rows(query, wanted),
+            lambda rows: self._got_refill(generation, start, wanted, rows),
             lambda _error: self._refilling.discard(start),
         )
 
-    def _got_refill(self, generation: int, start: int, rows: list[QueueRow]) -> None:
+    def _got_refill(self, generation: int, start: int, wanted: list[int], rows: list[QueueRow]) -> None:
         if generation != self._generation:
             return
         self._refilling.discard(start)
-        self._remember(rows)
+        found = {row.id for row in rows}
+        # A ticket that left the view since (decided elsewhere, withdrawn) shows as gone until
+        # the next reload, instead of being asked for at every repaint.
+        self._remember(rows + [replace(_GONE, id=i) for i in wanted if i not in found])
         last = min(len(self._ids), start + REFILL_SIZE) - 1
         if last >= start:
             self.dataChanged.emit(self.index(start, 0), self.index(last, len(COLUMNS) - 1))
@@ -252,7 +225,6 @@ class QueueModel(QAbstractTableModel):
             return None
         self.beginRemoveRows(QModelIndex(), row, row)
         del self._ids[row]
-        del self._keys[row]
         self._cache.pop(ticket_id, None)
         self._shown.pop(ticket_id, None)
         self._refilling.clear()  # their first rows moved

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -93,6 +94,9 @@ class ReviewSession(QObject):
 
     def queue_page(self, query: QueueQuery, after: QueueRow | None, limit: int) -> list[QueueRow]:
         return self.workspace.replica.queue_page(query, after, limit)
+
+    def queue_rows(self, query: QueueQuery, ticket_ids: Sequence[int]) -> list[QueueRow]:
+        return self.workspace.replica.queue_rows(query, ticket_ids)
 
     def queue_count(self, query: QueueQuery) -> int:
         return self.workspace.replica.queue_count(query)
