@@ -52,6 +52,11 @@ class Launcher(QObject):
         self.runner = runner
         self.window: MainWindow | None = None
         self.progress: QProgressDialog | None = None
+        self._busy_text = ""
+        self._busy_timer = QTimer(self)
+        self._busy_timer.setSingleShot(True)
+        self._busy_timer.setInterval(300)
+        self._busy_timer.timeout.connect(self._show_progress)
         self.passwords = SessionPasswords()  # session-only passwords when no keyring works
         self.password_dialog: PasswordDialog | None = None
         self.welcome: ConnectionDialog | None = None
@@ -85,17 +90,26 @@ class Launcher(QObject):
         self._open(url)
 
     def _busy(self, text: str) -> None:
-        if self.progress is None:
-            self.progress = QProgressDialog()
-            self.progress.setWindowTitle("Signoff")
-            self.progress.setRange(0, 0)
-            self.progress.setCancelButton(None)
-            self.progress.setMinimumDuration(300)
-            self.progress.setWindowModality(Qt.WindowModality.ApplicationModal)
-        self.progress.setLabelText(text)
+        """Say what is being waited for, if it takes more than 300 ms: an open that is quicker
+        (the usual case) never builds the dialog, which costs start-up time of its own."""
+        self._busy_text = text
+        if self.progress is not None:
+            self.progress.setLabelText(text)
+        elif not self._busy_timer.isActive():
+            self._busy_timer.start()
+
+    def _show_progress(self) -> None:
+        self.progress = QProgressDialog()
+        self.progress.setWindowTitle("Signoff")
+        self.progress.setRange(0, 0)
+        self.progress.setCancelButton(None)
+        self.progress.setMinimumDuration(0)
+        self.progress.setWindowModality(Qt.WindowModality.ApplicationModal)
+        self.progress.setLabelText(self._busy_text)
         self.progress.show()
 
     def _idle(self) -> None:
+        self._busy_timer.stop()
         if self.progress is not None:
             self.progress.close()
             self.progress = None
