@@ -14,6 +14,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QAbstractButton,
     QAbstractSpinBox,
+    QApplication,
     QComboBox,
     QFileDialog,
     QLabel,
@@ -134,6 +135,11 @@ def test_the_demo_path_opens_the_review_window(qtbot, runner: TaskRunner, home: 
     dialog = launcher.welcome
     assert dialog is not None and dialog.isVisible()
     qtbot.addWidget(dialog)
+    # Between this dialog closing and the window opening no window may be open: that moment
+    # must not end the app (Qt quits on the last window closed by default).
+    QApplication.setQuitOnLastWindowClosed(True)  # as in a fresh app
+    quits_when_closed: list[bool] = []
+    dialog.finished.connect(lambda _code: quits_when_closed.append(QApplication.quitOnLastWindowClosed()))
     qtbot.mouseClick(dialog.demo_button, Qt.MouseButton.LeftButton)
     assert dialog.is_busy() and dialog.progress.isVisible()
     assert dialog.status_label.text() == "Preparing the demo store…"
@@ -143,6 +149,8 @@ def test_the_demo_path_opens_the_review_window(qtbot, runner: TaskRunner, home: 
     assert window is not None
     qtbot.addWidget(window)
     try:
+        assert quits_when_closed == [False]
+        assert QApplication.quitOnLastWindowClosed()  # with the window open, closing it quits again
         assert not dialog.isVisible() and dialog.result() == ConnectionDialog.DialogCode.Accepted
         assert launcher.demo and "demo" in window.windowTitle()
         assert Settings.load(home).last_store == f"sqlite:///{demo_store_path(home)}"

@@ -218,6 +218,10 @@ class Syncer:
             if fresh:
                 # A first pull or a rebuild goes straight into `tickets` in this one transaction:
                 # a crash rolls back to the empty replica, so nothing to stage (issue 7, P4).
+                # It holds the replica's write lock for the whole pull (~6 s per 100k tickets):
+                # other replica writes wait for it, up to the busy timeout. With no tickets yet
+                # there are no decisions or reveals to write; an audit export or a policy save
+                # made during a long first pull may fail with "database is locked" and be redone.
                 applied = replica_fill.fill(
                     conn, self.store, start, self.pull_page, wide=self._pulled_wide, progress=progress
                 )

@@ -116,6 +116,10 @@ class Launcher(QObject):
 
     def _open(self, url: str) -> None:
         self.store_url = url
+        # The dialog that chose the store closes now and the progress dialog waits 300 ms: for
+        # that moment no window is open, which must not end the app (_opened turns it back on;
+        # every failure ends in a dialog that quits explicitly).
+        _quit_with_last_window(False)
         self._busy(self.tr("Opening the store…"))
 
         def work() -> tuple[Workspace, list[str], ResolvedUrl]:
