@@ -53,6 +53,33 @@ def test_nothing_is_delivered_to_an_owner_deleted_while_the_work_ran(qtbot: Any)
         runner.shutdown()
 
 
+class _Receiver(QObject):
+    def __init__(self, sink: list[object]) -> None:
+        super().__init__()
+        self.sink = sink
+
+    def got(self, result: object) -> None:
+        self.sink.append(result)
+
+
+def test_a_method_of_a_deleted_qobject_is_not_called_back(qtbot: Any) -> None:
+    runner = TaskRunner()
+    delivered: list[object] = []
+    receiver = _Receiver(delivered)
+    release = threading.Event()
+    try:
+        runner.submit("read", lambda: release.wait(5) and "late", receiver.got)  # owner: receiver
+        runner.submit("read", lambda: "after", delivered.append)
+        receiver.deleteLater()
+        qtbot.waitUntil(lambda: not _alive(receiver))
+        release.set()
+        qtbot.waitUntil(lambda: not runner.is_busy())
+        assert delivered == ["after"]
+    finally:
+        release.set()
+        runner.shutdown()
+
+
 def _alive(obj: QObject) -> bool:
     import shiboken6
 

@@ -85,7 +85,10 @@ class TaskRunner(QObject):
     ) -> None:
         """Run `fn` on `lane`; its result or error comes back on the GUI thread. With `owner`,
         nothing is delivered once the owner is gone (a model or view closed while its page was
-        being read)."""
+        being read). A method of a QObject as `on_done` makes that object the owner: a window
+        closed while its reads were out must not be written to when they come back."""
+        if owner is None and isinstance(getattr(on_done, "__self__", None), QObject):
+            owner = on_done.__self__  # type: ignore[union-attr]
 
         def wanted() -> bool:
             return owner is None or shiboken6.isValid(owner)
