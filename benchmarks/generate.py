@@ -90,32 +90,15 @@ def replica_rows(count: int, seed: int) -> Iterator[list[dict[str, Any]]]:
     """Replica `tickets` rows, as a pull would write them."""
     texts = _search_texts(seed)
     for batch in store_rows(count, seed):
-        rows = []
-        for row in batch:
-            values = {
-                "id": row["id"],
-                "source": row["source"],
-                "external_id": row["external_id"],
-                "workflow": row["workflow"],
-                "created_at": row["created_at"],
-                "updated_at": row["updated_at"],
-                "status": row["status"],
-                "store_status": row["status"],
-                "queue": row["queue"],
-                "priority": row["priority"],
-                "due_at": row["due_at"],
-                "confidence": row["confidence"],
-                "exception_code": row["exception_code"],
-                "risk_tier": row["risk_tier"],
-                "title": row["title"],
-                "search_text": f"{row['external_id'].casefold()} {texts[row['id'] % POOL]}",
-                "revision": row["revision"],
-                "content_hash": row["content_hash"],
-                "payload": row["payload"],
-                "change_seq": row["change_seq"],
+        yield [
+            {
+                **replica_pull.ticket_values(
+                    row, search=f"{row['external_id'].casefold()} {texts[row['id'] % POOL]}"
+                ),
+                "status": row["status"],  # a fresh replica: no local decisions to resolve
             }
-            rows.append(values)
-        yield rows
+            for row in batch
+        ]
 
 
 def fill_replica(replica: Replica, count: int, seed: int) -> None:

@@ -39,6 +39,14 @@ def runner(qtbot: Any) -> Iterator[TaskRunner]:
     tasks.shutdown()
 
 
+def shown_model(qtbot: Any, runner: TaskRunner, replica: Replica, sort: str, rows: Any = None) -> QueueModel:
+    """A model over the replica with its first page in."""
+    model = QueueModel(runner, replica.queue_page, replica.queue_count, rows or replica.queue_rows)
+    with qtbot.waitSignal(model.page_loaded):
+        model.set_query(QueueQuery(sort=sort))
+    return model
+
+
 def load_all(qtbot: Any, model: QueueModel) -> None:
     while model.canFetchMore():
         with qtbot.waitSignal(model.page_loaded):
@@ -53,9 +61,7 @@ def expected_order(replica: Replica, query: QueueQuery) -> list[int]:
 def test_every_row_arrives_once_in_sort_order_with_growing_pages(
     qtbot: Any, runner: TaskRunner, replica: Replica, sort: str
 ) -> None:
-    model = QueueModel(runner, replica.queue_page, replica.queue_count, replica.queue_rows)
-    with qtbot.waitSignal(model.page_loaded):
-        model.set_query(QueueQuery(sort=sort))
+    model = shown_model(qtbot, runner, replica, sort)
     assert model.rowCount() == queue_model.PAGE_SIZE  # the first screen comes as one small page
     load_all(qtbot, model)
     assert model.loaded_ids() == expected_order(replica, QueueQuery(sort=sort))
@@ -66,9 +72,7 @@ def test_full_rows_are_held_in_a_bounded_cache_and_fetched_again_when_shown(
     qtbot: Any, runner: TaskRunner, replica: Replica, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(queue_model, "ROW_CACHE", 300)
-    model = QueueModel(runner, replica.queue_page, replica.queue_count, replica.queue_rows)
-    with qtbot.waitSignal(model.page_loaded):
-        model.set_query(QueueQuery(sort="confidence"))
+    model = shown_model(qtbot, runner, replica, "confidence")
     load_all(qtbot, model)
     assert model.rowCount() == replica.queue_count(QueueQuery()) > 1000
     assert model.cached_rows() <= 300  # the rest are ids only
@@ -89,9 +93,7 @@ def test_rows_after_a_removed_one_are_fetched_again_by_their_own_ids(
     qtbot: Any, runner: TaskRunner, replica: Replica, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(queue_model, "ROW_CACHE", 300)
-    model = QueueModel(runner, replica.queue_page, replica.queue_count, replica.queue_rows)
-    with qtbot.waitSignal(model.page_loaded):
-        model.set_query(QueueQuery(sort="due"))
+    model = shown_model(qtbot, runner, replica, "due")
     visible = replica.queue_count(QueueQuery())  # a reviewer's queue: escalations are not in it
     qtbot.waitUntil(lambda: model.total == visible)
     load_all(qtbot, model)
@@ -127,9 +129,7 @@ def test_a_new_filter_drops_a_late_page_of_the_old_one(
 def test_the_next_page_follows_the_last_row_received_even_once_it_is_removed(
     qtbot: Any, runner: TaskRunner, replica: Replica
 ) -> None:
-    model = QueueModel(runner, replica.queue_page, replica.queue_count, replica.queue_rows)
-    with qtbot.waitSignal(model.page_loaded):
-        model.set_query(QueueQuery(sort="confidence"))
+    model = shown_model(qtbot, runner, replica, "confidence")
     first_page = model.loaded_ids()
     last = first_page[-1]
     assert model.remove_ticket(last) == len(first_page) - 1  # decided: gone from the list
@@ -149,9 +149,7 @@ def test_a_row_that_left_the_view_shows_as_gone_and_is_not_asked_for_again(
         asked.append(len(ids))
         return replica.queue_rows(query, ids)
 
-    model = QueueModel(runner, replica.queue_page, replica.queue_count, rows)
-    with qtbot.waitSignal(model.page_loaded):
-        model.set_query(QueueQuery(sort="due"))
+    model = shown_model(qtbot, runner, replica, "due", rows)
     load_all(qtbot, model)
     row = 250  # long dropped from the cache
     gone = model.ticket_id(row)

@@ -61,8 +61,9 @@ def search_text(payload: dict[str, Any]) -> str:
     return " ".join(p for p in parts if p).casefold()
 
 
-def ticket_values(row: dict[str, Any]) -> dict[str, Any]:
-    """A store ticket row as replica columns (status resolved later, at apply time)."""
+def ticket_values(row: dict[str, Any], *, search: str | None = None) -> dict[str, Any]:
+    """A store ticket row as replica columns (status resolved later, at apply time). `search`:
+    the search text when the caller already has it (else read from the payload)."""
     return {
         "id": row["id"],
         "source": row["source"],
@@ -78,7 +79,7 @@ def ticket_values(row: dict[str, Any]) -> dict[str, Any]:
         "exception_code": row["exception_code"],
         "risk_tier": row["risk_tier"],
         "title": row["title"],
-        "search_text": search_text(json.loads(row["payload"])),
+        "search_text": search if search is not None else search_text(json.loads(row["payload"])),
         "revision": row["revision"],
         "content_hash": row["content_hash"],
         "payload": row["payload"],
@@ -284,8 +285,7 @@ _FRESH_SQL = (
     f"VALUES ({', '.join('?' * len(_FRESH_COLUMNS))}) ON CONFLICT (id) DO UPDATE SET "
     + ", ".join(f"{name} = excluded.{name}" for name in _FRESH_COLUMNS if name != "id")
 )
-_ID, _REVISION, _PAYLOAD = (store_fetch.COLUMNS.index(name) for name in ("id", "revision", "payload"))
-_STORE_STATUS = store_fetch.COLUMNS.index("status")
+_REVISION, _PAYLOAD, _STORE_STATUS = (store_fetch.COLUMNS.index(c) for c in ("revision", "payload", "status"))
 
 
 def _date_fixes(conn: Connection) -> list[tuple[int, Any]]:
@@ -335,7 +335,7 @@ class FreshWriter:
         for row in rows:
             if dates:
                 row = _fixed(row, dates)
-            status = _status_of(row[_ID], row[_REVISION], row[_STORE_STATUS], pending)
+            status = _status_of(row[store_fetch.ID], row[_REVISION], row[_STORE_STATUS], pending)
             values.append((*row, status, search_text(json.loads(row[_PAYLOAD]))))
         if len(values) >= BULK_PAGE and self._dropped is None:
             self._dropped = _drop_queue_indexes(self._conn)

@@ -23,7 +23,7 @@ from app.ui.main_window import MainWindow
 from app.ui.message_boxes import plain_box
 from app.ui.settings_dialog import Preferences
 from app.ui.tasks import TaskRunner
-from app.ui.window_builder import after_first_ticket, build_window, verify_chain
+from app.ui.window_builder import build_window, verify_chain
 
 if TYPE_CHECKING:  # imported when first needed: a start with a known store never shows them
     from app.ui.password_dialog import PasswordDialog
@@ -154,9 +154,8 @@ class Launcher(QObject):
             preferences.store_change_requested.connect(self.switch_store)
         # The chain check reads the whole log (seconds at a million entries): after the first
         # ticket is on screen, on the background lane (never in front of a page or a ticket).
-        after_first_ticket(
-            self.window.session,
-            lambda: self.runner.submit("background", lambda: verify_chain(workspace), self._verified),
+        self.window.session.after_first_ticket(
+            lambda: self.runner.submit("background", lambda: verify_chain(workspace), self._verified)
         )
         self.window.show()
         self.window.start()

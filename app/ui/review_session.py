@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -77,7 +77,6 @@ class ReviewSession(QObject):
         # work even before the write lane has finished recording it (it runs after it, in order).
         self._undo_stack: list[tuple[str, int]] = []
         self._syncing = False
-        self._first_sync_done = False
         self._last_sync: datetime | None = None
         self._last_error: str | None = workspace.store_error
         self._waiting = 0
@@ -296,18 +295,25 @@ class ReviewSession(QObject):
     def start(self) -> None:
         self.sync_timer.start()
         self.runner.submit("read", lambda: self.workspace.replica.last_sync, self._got_last_sync)
-        # The first sync waits for the first ticket (or the news that the queue is empty): its
-        # imports and round trips would otherwise compete with that ticket for the interpreter.
-        # The timer starts it anyway if no ticket is asked for.
-        self.ticket_loaded.connect(self._first_sync)
-        QTimer.singleShot(FIRST_SYNC_LATEST_MS, self, self._first_sync)
+        # The first sync's imports and round trips would otherwise compete with the first
+        # ticket for the interpreter; the timer starts it anyway if no ticket is asked for.
+        self.after_first_ticket(self.sync_now, latest_ms=FIRST_SYNC_LATEST_MS)
 
-    def _first_sync(self, *_loaded: object) -> None:
-        if self._first_sync_done:
-            return
-        self._first_sync_done = True
-        self.ticket_loaded.disconnect(self._first_sync)
-        self.sync_now()
+    def after_first_ticket(self, work: Callable[[], None], *, latest_ms: int | None = None) -> None:
+        """Run `work` once, when the first ticket is shown (or the queue found empty), or after
+        `latest_ms` if that comes first: start-up work the reviewer does not wait for must not
+        stand between them and that ticket."""
+        done = False
+
+        def once(*_loaded: object) -> None:
+            nonlocal done
+            if not done:
+                done = True
+                work()
+
+        self.ticket_loaded.connect(once)
+        if latest_ms is not None:
+            QTimer.singleShot(latest_ms, self, once)
 
     def _got_last_sync(self, moment: datetime | None) -> None:
         if self._last_sync is None:

@@ -3,7 +3,6 @@ screenshot script all show."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtWidgets import QWidget
@@ -54,7 +53,7 @@ def build_window(
         notifier.tray.show_window.connect(lambda: _bring_to_front(window))
         notifier.tray.quit_requested.connect(window.close)
     # The tray counts read the whole queue: they start once the first ticket is on screen.
-    after_first_ticket(session, notifier.start)
+    session.after_first_ticket(notifier.start)
     window.notifier = notifier  # type: ignore[attr-defined]
 
     # Preferences (Ctrl+,): saved to settings.json and applied to this window at once.
@@ -94,20 +93,6 @@ def build_window(
     if workspace.role == Role.ADMIN:  # policy_editor.is_admin, without importing the editor yet
         window.add_lazy_tab(policy, window.tr("Policy"))
     return window
-
-
-def after_first_ticket(session: ReviewSession, work: Callable[[], None]) -> None:
-    """Run `work` once, when the window has shown its first ticket (or found the queue empty):
-    start-up work the reviewer does not wait for must not stand between them and that ticket."""
-    done = False
-
-    def once(_loaded: object) -> None:
-        nonlocal done
-        if not done:
-            done = True
-            work()
-
-    session.ticket_loaded.connect(once)
 
 
 def _bring_to_front(window: MainWindow) -> None:
